@@ -1,0 +1,46 @@
+#pragma once
+// JSON shapes of the API (SPEC.md §9) and the problem+json documents.
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/http_types.hpp"
+#include "core/domain.hpp"
+#include "core/result.hpp"
+#include "store/store.hpp"
+
+namespace hookd::api {
+
+inline constexpr std::string_view kMaskedSecret = "********";
+
+[[nodiscard]] boost::json::value TimeOrNull(std::optional<TimeMs> t);
+[[nodiscard]] boost::json::object ToJson(const store::Site& s);
+[[nodiscard]] boost::json::object ToJson(const store::Token& t);
+//! The webhook with its secret masked.
+[[nodiscard]] boost::json::object ToJson(const Webhook& w);
+[[nodiscard]] boost::json::value ToJson(const EntityId& id);
+[[nodiscard]] boost::json::object ToJson(const Attempt& a);
+//! `with_attempts` adds the "attempts" array.
+[[nodiscard]] boost::json::object ToJson(const Delivery& d, bool with_attempts);
+
+[[nodiscard]] HttpResponse Json(int status, const boost::json::value& v);
+[[nodiscard]] HttpResponse NoContent();
+//! RFC 9457 problem document.
+[[nodiscard]] HttpResponse Problem(int status, std::string_view title, std::string_view detail,
+                                   const std::vector<FieldError>& errors = {});
+//! Maps an Error to its status (kInvalid → 422, kNotFound → 404, …).
+[[nodiscard]] HttpResponse ProblemFrom(const Error& e);
+
+template <typename T, typename Fn>
+[[nodiscard]] HttpResponse ListJson(const store::Page<T>& page, Fn to_json) {
+    boost::json::array data;
+    for (const auto& item : page.items) data.push_back(to_json(item));
+    boost::json::object o;
+    o["data"] = std::move(data);
+    o["nextCursor"] = page.next_cursor ? boost::json::value(*page.next_cursor) : boost::json::value(nullptr);
+    return Json(200, o);
+}
+
+}  // namespace hookd::api

@@ -1,0 +1,121 @@
+#include "app/config.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+
+namespace hookd::app {
+
+Result<std::string> SqlitePathFromUrl(const std::string& url) {
+    if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
+    if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
+    if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
+        return Fail(Error::Invalid("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH"));
+    }
+    return Fail(Error::Invalid("--db: expected sqlite:PATH or postgresql://..., got '" + url + "'"));
+}
+
+Result<ServeSettings> Validate(const ServeFlags& f) {
+    ServeSettings s;
+    const auto colon = f.listen.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+        return Fail(Error::Invalid("--listen: expected HOST:PORT, got '" + f.listen + "'"));
+    }
+    s.host = f.listen.substr(0, colon);
+    if (s.host.size() > 2 && s.host.front() == '[' && s.host.back() == ']') s.host = s.host.substr(1, s.host.size() - 2);
+    if (s.host == "localhost") s.host = "127.0.0.1";
+    int port = -1;
+    const std::string p = f.listen.substr(colon + 1);
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || ptr != p.data() + p.size() || port < 0 || port > 65535) {
+        return Fail(Error::Invalid("--listen: bad port '" + p + "'"));
+    }
+    s.port = static_cast<unsigned short>(port);
+
+    auto path = SqlitePathFromUrl(f.db);
+    if (!path) return Fail(path.error());
+    if (path->empty()) return Fail(Error::Invalid("--db: the SQLite path is empty"));
+    s.sqlite_path = *path;
+    s.data_dir = std::filesystem::path(s.sqlite_path).parent_path().string();
+    if (s.data_dir.empty()) s.data_dir = ".";
+
+    std::vector<Cidr> cidrs;
+    for (const auto& item : f.allow_cidrs) {
+        std::size_t pos = 0;
+        while (pos <= item.size()) {
+            std::size_t end = item.find(',', pos);
+            if (end == std::string::npos) end = item.size();
+            const std::string one = item.substr(pos, end - pos);
+            if (!one.empty()) {
+                auto c = Cidr::Parse(one);
+                if (!c) return Fail(Error::Invalid("--allow-cidr: " + c.error().message));
+                cidrs.push_back(*c);
+            }
+            pos = end + 1;
+        }
+    }
+    s.policy = AddressPolicy(f.allow_private_network, std::move(cidrs));
+
+    if (!f.retry_schedule.empty()) {
+        auto sched = RetrySchedule::Parse(f.retry_schedule);
+        if (!sched) return Fail(Error::Invalid("--retry-schedule: " + sched.error().message));
+        s.schedule = *sched;
+    }
+    auto duration = [](const std::string& flag, const std::string& v, DurationMs min) -> Result<DurationMs> {
+        auto d = ParseDuration(v);
+        if (!d || *d < min) {
+            return Fail(Error::Invalid(flag + ": bad duration '" + v + "' (use e.g. 500ms, 10s, 5m, 2h, 30d)"));
+        }
+        return *d;
+    };
+    auto lease = duration("--lease", f.lease, 1000);
+    if (!lease) return Fail(lease.error());
+    s.lease_ms = *lease;
+    auto drain = duration("--drain-timeout", f.drain_timeout, 0);
+    if (!drain) return Fail(drain.error());
+    s.drain_ms = *drain;
+    auto retention = duration("--retention", f.retention, 60'000);
+    if (!retention) return Fail(retention.error());
+    s.retention_ms = *retention;
+
+    if (f.sqlite_synchronous != "FULL" && f.sqlite_synchronous != "NORMAL") {
+        return Fail(Error::Invalid("--sqlite-synchronous: expected FULL or NORMAL"));
+    }
+    s.sqlite_synchronous = f.sqlite_synchronous;
+    if (f.max_in_flight < 1 || f.max_in_flight > 100000) {
+        return Fail(Error::Invalid("--max-in-flight: expected 1 to 100000"));
+    }
+    s.max_in_flight = f.max_in_flight;
+    if (f.handler_threads < 1 || f.handler_threads > 256) {
+        return Fail(Error::Invalid("--handler-threads: expected 1 to 256"));
+    }
+    s.handler_threads = f.handler_threads;
+    if (f.api_rate_limit < 0) return Fail(Error::Invalid("--api-rate-limit: must not be negative"));
+    s.api_rate_limit = f.api_rate_limit;
+    static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), f.log_level) == std::end(kLevels)) {
+        return Fail(Error::Invalid("--log-level: expected trace, debug, info, warn, error or off"));
+    }
+    s.log_level = f.log_level;
+    s.catalog_file = f.catalog_file;
+    s.master_key_file =
+        f.master_key_file.empty() ? (std::filesystem::path(s.data_dir) / "master.key").string() : f.master_key_file;
+    s.metrics_token = f.metrics_token;
+    s.ca_file = f.ca_file;
+    if (!s.ca_file.empty() && !std::filesystem::exists(s.ca_file)) {
+        return Fail(Error::Invalid("--ca-file: " + s.ca_file + " does not exist"));
+    }
+    s.node_id = f.node_id;
+    if (s.node_id.empty()) {
+        char host[256] = {};
+        gethostname(host, sizeof host - 1);
+        s.node_id = std::string(host) + ":" + std::to_string(getpid());
+    }
+    if (const char* t = std::getenv("HOOKD_OPERATOR_TOKEN"); t && *t) s.operator_token = t;
+    if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) s.master_key_env = k;
+    return s;
+}
+
+}  // namespace hookd::app

@@ -1,0 +1,70 @@
+#pragma once
+// hookd's configuration: one typed struct per command, validated once at startup.
+// Sources, later ones winning: a config file (--config, INI/TOML `key = value`),
+// HOOKD_* environment variables, then flags. Unknown keys and bad values fail at
+// startup with a one-line message.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/address_guard.hpp"
+#include "core/result.hpp"
+#include "core/retry_schedule.hpp"
+#include "core/time.hpp"
+
+namespace hookd::app {
+
+//! Flags of `hookd serve` as given (strings), before validation.
+struct ServeFlags {
+    std::string listen = "127.0.0.1:8080";         //!< --listen / HOOKD_LISTEN
+    std::string db = "sqlite:./data/hookd.db";     //!< --db / HOOKD_DB
+    bool allow_private_network = false;            //!< --allow-private-network / HOOKD_ALLOW_PRIVATE_NETWORK
+    std::vector<std::string> allow_cidrs;          //!< --allow-cidr / HOOKD_ALLOW_CIDRS (comma-separated)
+    std::string retry_schedule;                    //!< --retry-schedule / HOOKD_RETRY_SCHEDULE; empty = default
+    std::string catalog_file;                      //!< --catalog / HOOKD_CATALOG; empty = built-in 140 entities
+    std::string master_key_file;                   //!< --master-key-file / HOOKD_MASTER_KEY_FILE; default <data>/master.key
+    std::string sqlite_synchronous = "FULL";       //!< --sqlite-synchronous / HOOKD_SQLITE_SYNCHRONOUS: FULL or NORMAL
+    std::string metrics_token;                     //!< --metrics-token / HOOKD_METRICS_TOKEN; empty = open
+    int max_in_flight = 512;                       //!< --max-in-flight / HOOKD_MAX_IN_FLIGHT: global request limit
+    std::string lease = "60s";                     //!< --lease / HOOKD_LEASE: claim lease
+    std::string drain_timeout = "10s";             //!< --drain-timeout / HOOKD_DRAIN_TIMEOUT: SIGTERM drain
+    double api_rate_limit = 1000;                  //!< --api-rate-limit / HOOKD_API_RATE_LIMIT: requests/s per token (0 = off)
+    std::string ca_file;                           //!< --ca-file / HOOKD_CA_FILE: CA bundle for outbound TLS
+    std::string retention = "30d";                 //!< --retention / HOOKD_RETENTION: delivery history kept
+    std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:pid
+    std::string log_level = "info";                //!< --log-level / HOOKD_LOG_LEVEL
+    int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
+};
+
+//! The validated settings `serve` runs with.
+struct ServeSettings {
+    std::string host;
+    unsigned short port = 8080;
+    std::string sqlite_path;  //!< the SQLite file (only SQLite is built in this version)
+    std::string data_dir;     //!< folder of the database: master key and operator token live here
+    AddressPolicy policy;
+    RetrySchedule schedule = RetrySchedule::Default();
+    std::string catalog_file;
+    std::string master_key_file;
+    std::string sqlite_synchronous;
+    std::string metrics_token;
+    int max_in_flight = 512;
+    DurationMs lease_ms = 60'000;
+    DurationMs drain_ms = 10'000;
+    double api_rate_limit = 1000;
+    std::string ca_file;
+    DurationMs retention_ms = 30LL * 86'400'000;
+    std::string node_id;
+    std::string log_level;
+    int handler_threads = 8;
+    std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN
+    std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
+};
+
+//! Checks every value; the error message is one line naming the flag.
+[[nodiscard]] Result<ServeSettings> Validate(const ServeFlags& flags);
+
+//! "sqlite:PATH" → PATH. Errors for other schemes (PostgreSQL is not built in this version).
+[[nodiscard]] Result<std::string> SqlitePathFromUrl(const std::string& url);
+
+}  // namespace hookd::app

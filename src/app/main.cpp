@@ -1,0 +1,115 @@
+// hookd: one binary, several subcommands (SPEC.md §6).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/config.hpp"
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+    using namespace hookd;
+    CLI::App app{"hookd " HOOKD_VERSION " - durable, signed webhook delivery", "hookd"};
+    app.set_version_flag("--version", "hookd " HOOKD_VERSION);
+    app.require_subcommand(1);
+
+    app::ServeFlags flags;
+    auto* serve = app.add_subcommand("serve", "Run the service (API, admin page and delivery)");
+    serve->set_config("--config", "", "Config file (INI/TOML: key = value, keys as the long flags)");
+    serve->allow_config_extras(CLI::config_extras_mode::error);
+    serve->add_option("--listen", flags.listen, "HOST:PORT to listen on")->envname("HOOKD_LISTEN")->capture_default_str();
+    serve->add_option("--db", flags.db, "sqlite:PATH (or postgresql://...)")->envname("HOOKD_DB")->capture_default_str();
+    serve->add_flag("--allow-private-network", flags.allow_private_network,
+                    "Allow payload URLs on loopback/private networks (development, tests)")
+        ->envname("HOOKD_ALLOW_PRIVATE_NETWORK");
+    serve->add_option("--allow-cidr", flags.allow_cidrs, "Allow this CIDR despite the SSRF guard (repeatable)")
+        ->envname("HOOKD_ALLOW_CIDRS");
+    serve->add_option("--retry-schedule", flags.retry_schedule, "Delays before each attempt, e.g. 0s,5s,30s,2m")
+        ->envname("HOOKD_RETRY_SCHEDULE");
+    serve->add_option("--catalog", flags.catalog_file, "Entity catalogue JSON file replacing the built-in one")
+        ->envname("HOOKD_CATALOG");
+    serve->add_option("--master-key-file", flags.master_key_file, "Master key file (default: next to the database)")
+        ->envname("HOOKD_MASTER_KEY_FILE");
+    serve->add_option("--sqlite-synchronous", flags.sqlite_synchronous, "FULL (power-loss safe) or NORMAL")
+        ->envname("HOOKD_SQLITE_SYNCHRONOUS")
+        ->capture_default_str();
+    serve->add_option("--metrics-token", flags.metrics_token, "Bearer token required by /metrics")
+        ->envname("HOOKD_METRICS_TOKEN");
+    serve->add_option("--max-in-flight", flags.max_in_flight, "Global limit of concurrent deliveries")
+        ->envname("HOOKD_MAX_IN_FLIGHT")
+        ->capture_default_str();
+    serve->add_option("--lease", flags.lease, "Lease on claimed deliveries")->envname("HOOKD_LEASE")->capture_default_str();
+    serve->add_option("--drain-timeout", flags.drain_timeout, "How long SIGTERM waits for requests in flight")
+        ->envname("HOOKD_DRAIN_TIMEOUT")
+        ->capture_default_str();
+    serve->add_option("--api-rate-limit", flags.api_rate_limit, "API requests per second per token (0 = off)")
+        ->envname("HOOKD_API_RATE_LIMIT")
+        ->capture_default_str();
+    serve->add_option("--ca-file", flags.ca_file, "CA bundle for verifying receivers' TLS certificates")
+        ->envname("HOOKD_CA_FILE");
+    serve->add_option("--retention", flags.retention, "How long delivery history is kept")
+        ->envname("HOOKD_RETENTION")
+        ->capture_default_str();
+    serve->add_option("--node-id", flags.node_id, "Name of this node in leases")->envname("HOOKD_NODE_ID");
+    serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
+        ->envname("HOOKD_LOG_LEVEL")
+        ->capture_default_str();
+    serve->add_option("--handler-threads", flags.handler_threads, "Threads running API handlers")
+        ->envname("HOOKD_HANDLER_THREADS")
+        ->capture_default_str();
+
+    cli::ListenOptions listen;
+    auto* listen_cmd = app.add_subcommand("listen", "Receive deliveries locally, verify both signatures, print them");
+    listen_cmd->add_option("--listen", listen.listen, "HOST:PORT to receive on")->capture_default_str();
+    listen_cmd->add_option("--secret", listen.secret, "The webhook's secret")->required()->envname("HOOKD_SECRET");
+    listen_cmd->add_option("--status", listen.status, "HTTP status to answer valid deliveries with")
+        ->check(CLI::Range(100, 599))
+        ->capture_default_str();
+    listen_cmd->add_option("--tolerance", listen.tolerance_s, "Accepted timestamp skew in seconds")
+        ->capture_default_str();
+
+    cli::SignOptions sign;
+    auto* sign_cmd = app.add_subcommand("sign", "Print the signatures of EVENT ENTITY ID");
+    auto* verify_cmd = app.add_subcommand("verify", "Check a signature of EVENT ENTITY ID (exit 0 when valid)");
+    for (auto* cmd : {sign_cmd, verify_cmd}) {
+        cmd->add_option("--secret", sign.secret, "The webhook's secret")->required()->envname("HOOKD_SECRET");
+        cmd->add_option("event", sign.event, "CREATE, UPDATE, DELETE or ARCHIVE")->required();
+        cmd->add_option("entity", sign.entity, "Entity name, e.g. Agreement")->required();
+        cmd->add_option("id", sign.id, "Entity id, e.g. 25")->required();
+        cmd->add_option("--webhook-id", sign.msg_id, "Standard Webhooks: the webhook-id header");
+        cmd->add_option("--timestamp", sign.timestamp, "Standard Webhooks: the webhook-timestamp header");
+        cmd->add_option("--payload", sign.payload, "Standard Webhooks: the body (POST) or path suffix (GET)");
+    }
+    verify_cmd->add_option("--signature", sign.signature, "x-ioffice-signature hex, or a v1,... signature")
+        ->required();
+
+    std::string migrate_db = "sqlite:./data/hookd.db";
+    auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations");
+    migrate->add_option("--db", migrate_db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "hookd: %s (see hookd --help)\n", e.what());
+        return 2;
+    }
+
+    if (serve->parsed()) {
+        auto settings = app::Validate(flags);
+        if (!settings) {
+            std::fprintf(stderr, "hookd serve: %s\n", settings.error().message.c_str());
+            return 2;
+        }
+        return cli::Serve(*settings);
+    }
+    if (listen_cmd->parsed()) return cli::Listen(listen);
+    if (sign_cmd->parsed()) return cli::Sign(sign);
+    if (verify_cmd->parsed()) return cli::Verify(sign);
+    if (migrate->parsed()) return cli::Migrate(migrate_db);
+    return 2;
+}

@@ -1,0 +1,38 @@
+#pragma once
+// The subcommands of the hookd binary. Each returns the process exit code.
+#include <cstdint>
+#include <string>
+
+#include "app/config.hpp"
+
+namespace hookd::cli {
+
+//! `hookd serve`: the composition root. Runs until SIGTERM/SIGINT, then drains.
+int Serve(const app::ServeSettings& settings);
+
+struct ListenOptions {
+    std::string listen = "127.0.0.1:9000";
+    std::string secret;
+    int status = 200;
+    std::int64_t tolerance_s = 300;
+};
+//! `hookd listen`: a local receiver that verifies both signatures and prints each delivery.
+int Listen(const ListenOptions& options);
+
+struct SignOptions {
+    std::string secret;
+    std::string event;
+    std::string entity;
+    std::string id;
+    std::string signature;     //!< verify: the value to check
+    std::string msg_id;        //!< --webhook-id: also print/check the Standard Webhooks signature
+    std::int64_t timestamp = 0;
+    std::string payload;       //!< --payload: signed content for the Standard Webhooks signature
+};
+int Sign(const SignOptions& options);
+int Verify(const SignOptions& options);
+
+//! `hookd migrate --db URL`: applies pending schema migrations.
+int Migrate(const std::string& db_url);
+
+}  // namespace hookd::cli

@@ -1,0 +1,242 @@
+// `hookd serve`: builds every part and runs them (the composition root).
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "api/api.hpp"
+#include "api/http_server.hpp"
+#include "cli/commands.hpp"
+#include "cli/default_catalogue.hpp"
+#include "core/catalogue.hpp"
+#include "core/crypto.hpp"
+#include "delivery/dispatcher.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "ui/admin_page.hpp"
+
+namespace hookd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool WriteSecretFile(const std::string& path, const std::string& content) {
+    const mode_t old = umask(077);
+    std::ofstream out(path, std::ios::trunc);
+    out << content;
+    out.close();
+    umask(old);
+    chmod(path.c_str(), 0600);
+    return static_cast<bool>(out);
+}
+
+Result<std::string> LoadMasterKey(const app::ServeSettings& s) {
+    auto decode = [](const std::string& text, const std::string& where) -> Result<std::string> {
+        std::string t = text;
+        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+        if (t.size() == 64) {
+            if (auto raw = crypto::HexDecode(t)) return *raw;
+        }
+        if (auto raw = crypto::Base64Decode(t); raw && raw->size() == 32) return *raw;
+        return Fail(Error::Invalid(where + ": the master key must be 32 bytes as 64 hex characters or base64"));
+    };
+    if (s.master_key_env) return decode(*s.master_key_env, "HOOKD_MASTER_KEY");
+    if (fs::exists(s.master_key_file)) {
+        std::ifstream in(s.master_key_file);
+        std::stringstream buf;
+        buf << in.rdbuf();
+        return decode(buf.str(), s.master_key_file);
+    }
+    const std::string key = crypto::RandomBytes(32);
+    if (!WriteSecretFile(s.master_key_file, crypto::HexEncode(key) + "\n")) {
+        return Fail(Error::Invalid("cannot write the master key file " + s.master_key_file));
+    }
+    spdlog::info("generated a new master key in {} (mode 0600): back it up, secrets cannot be read without it",
+                 s.master_key_file);
+    return key;
+}
+
+Result<Catalogue> LoadCatalogue(const std::string& file) {
+    if (file.empty()) return Catalogue::Parse(DefaultCatalogueJson());
+    std::ifstream in(file);
+    if (!in) return Fail(Error::Invalid("--catalog: cannot read " + file));
+    std::stringstream buf;
+    buf << in.rdbuf();
+    auto c = Catalogue::Parse(buf.str());
+    if (!c) return Fail(Error::Invalid("--catalog: " + file + ": " + c.error().message));
+    return c;
+}
+
+// Makes sure an operator can sign in: HOOKD_OPERATOR_TOKEN, or a token created on first
+// start and written next to the database.
+void BootstrapOperator(store::Store& store, const app::ServeSettings& s, const Clock& clock) {
+    const std::string file = (fs::path(s.data_dir) / "operator-token").string();
+    if (s.operator_token) {
+        spdlog::info("operator token: from HOOKD_OPERATOR_TOKEN");
+        return;
+    }
+    auto has = store.HasOperatorToken();
+    if (has && *has) {
+        if (fs::exists(file)) {
+            spdlog::info("operator token: in {}", file);
+        } else {
+            spdlog::info("operator token: created earlier (set HOOKD_OPERATOR_TOKEN to use another)");
+        }
+        return;
+    }
+    store::Token t;
+    t.id = NewTypedId<TokenId>(kTokenPrefix);
+    t.role = store::Role::kOperator;
+    t.name = "bootstrap operator";
+    t.created_at = clock.Now();
+    const std::string secret = "hkd_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
+    if (auto r = store.CreateToken(t, crypto::Sha256Hex(secret)); !r) {
+        spdlog::error("cannot create the operator token: {}", r.error().message);
+        return;
+    }
+    if (WriteSecretFile(file, secret + "\n")) {
+        spdlog::info("operator token: created and written to {} (mode 0600)", file);
+    } else {
+        spdlog::warn("operator token (could not write {}): {}", file, secret);
+    }
+}
+
+// Deletes history older than the retention period in small batches.
+class Janitor final {
+public:
+    Janitor(store::Store& store, const Clock& clock, DurationMs retention)
+        : store_(store), clock_(clock), retention_(retention), thread_([this] { Run(); }) {}
+    ~Janitor() {
+        {
+            std::lock_guard lock(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    void Run() {
+        std::unique_lock lock(mu_);
+        while (!cv_.wait_for(lock, std::chrono::seconds(60), [this] { return stop_; })) {
+            lock.unlock();
+            std::int64_t total = 0;
+            for (int i = 0; i < 100; ++i) {
+                auto n = store_.Purge(clock_.Now() - retention_, 1000);
+                if (!n || *n == 0) break;
+                total += *n;
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (total > 0) spdlog::info("retention: purged {} deliveries", total);
+            lock.lock();
+        }
+    }
+
+    store::Store& store_;
+    const Clock& clock_;
+    DurationMs retention_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace
+
+int Serve(const app::ServeSettings& s) {
+    spdlog::set_level(spdlog::level::from_str(s.log_level));
+    // Signals are taken by sigwait below; block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::error_code ec;
+    fs::create_directories(s.data_dir, ec);
+    if (ec) {
+        spdlog::error("cannot create the data folder {}: {}", s.data_dir, ec.message());
+        return 1;
+    }
+    auto catalogue = LoadCatalogue(s.catalog_file);
+    if (!catalogue) {
+        spdlog::error("{}", catalogue.error().message);
+        return 1;
+    }
+    auto key = LoadMasterKey(s);
+    if (!key) {
+        spdlog::error("{}", key.error().message);
+        return 1;
+    }
+    auto box = crypto::SecretBox::Create(*key);
+    if (!box) {
+        spdlog::error("{}", box.error().message);
+        return 1;
+    }
+    auto store = store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, 5000}, std::move(*box));
+    if (!store) {
+        spdlog::error("cannot open the database {}: {}", s.sqlite_path, store.error().message);
+        return 1;
+    }
+    if (auto r = (*store)->VerifyMasterKey(); !r) {
+        spdlog::error("{} (database {})", r.error().message, s.sqlite_path);
+        return 1;
+    }
+
+    SystemClock clock;
+    Metrics metrics;
+    BootstrapOperator(**store, s, clock);
+
+    delivery::DispatcherOptions dopt;
+    dopt.node_id = s.node_id;
+    dopt.global_max_in_flight = s.max_in_flight;
+    dopt.lease_ms = s.lease_ms;
+    dopt.schedule = s.schedule;
+    dopt.policy = s.policy;
+    dopt.ca_file = s.ca_file;
+    delivery::Dispatcher dispatcher(**store, metrics, clock, DefaultRandomSource(), dopt);
+
+    api::ApiOptions aopt;
+    aopt.operator_token = s.operator_token;
+    aopt.policy = s.policy;
+    aopt.metrics_token = s.metrics_token;
+    aopt.rate_per_second = s.api_rate_limit;
+    aopt.rate_burst = s.api_rate_limit * 2;
+    api::Api api(**store, dispatcher, *catalogue, metrics, clock, aopt);
+    api.SetFallback(ui::ServeAdmin);
+
+    api::HttpServerOptions hopt;
+    hopt.host = s.host;
+    hopt.port = s.port;
+    hopt.handler_threads = s.handler_threads;
+    api::HttpServer server(hopt, [&api](const api::HttpRequest& r) { return api.Handle(r); });
+    if (auto r = server.Start(); !r) {
+        spdlog::error("{}", r.error().message);
+        return 1;
+    }
+    dispatcher.Start();
+    Janitor janitor(**store, clock, s.retention_ms);
+
+    const std::string host = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
+    const std::string base = "http://" + host + ":" + std::to_string(server.port());
+    spdlog::info("hookd {} listening on {} (database sqlite:{}, synchronous={})", HOOKD_VERSION, base, s.sqlite_path,
+                 s.sqlite_synchronous);
+    spdlog::info("admin page: {}/admin/", base);
+    spdlog::info("retry schedule: {} attempts; private network targets {}", s.schedule.attempts(),
+                 s.policy.allow_private_network() ? "ALLOWED (--allow-private-network)" : "refused");
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT", s.drain_ms);
+    server.Stop();
+    dispatcher.Stop(s.drain_ms);
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace hookd::cli

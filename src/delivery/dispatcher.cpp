@@ -1,0 +1,429 @@
+#include "delivery/dispatcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "delivery/http_client.hpp"
+
+namespace hookd::delivery {
+namespace {
+
+constexpr DurationMs kWebhookCacheTtlMs = 2'000;
+
+struct HookState {
+    std::shared_ptr<const Webhook> hook;
+    TimeMs loaded_at = 0;
+    std::deque<store::Claimed> ready;
+    int in_flight = 0;
+    double tokens = 0;         // rate limit bucket
+    TimeMs refilled_at = 0;
+    TimeMs paused_until = 0;   // Retry-After from a 429/503
+    bool queued = false;       // in the round-robin list
+};
+
+struct InFlight {
+    store::Claimed claimed;
+    std::shared_ptr<const Webhook> hook;
+    TimeMs started_at = 0;
+    std::shared_ptr<std::promise<Result<TestResult>>> test;  // set for test messages
+};
+
+struct TestRequest {
+    Webhook hook;
+    store::Claimed claimed;
+    std::shared_ptr<std::promise<Result<TestResult>>> promise;
+};
+
+}  // namespace
+
+struct Dispatcher::Impl {
+    store::Store& store;
+    Metrics& metrics;
+    const Clock& clock;
+    RandomSource random;
+    DispatcherOptions opt;
+    HttpClient http;
+
+    std::thread thread;
+    std::atomic<bool> running{false};
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> woken{true};
+    std::atomic<std::int64_t> in_flight_count{0};
+    DurationMs drain_ms = 0;
+
+    std::mutex control_mu;
+    std::vector<TestRequest> tests;
+    std::vector<WebhookId> invalidated;
+
+    // Owned by the worker thread.
+    std::unordered_map<std::string, HookState> hooks;
+    std::deque<std::string> round_robin;
+    std::unordered_map<std::uint64_t, InFlight> flights;
+    std::unordered_set<std::int64_t> held;  // seqs claimed and not yet completed
+    std::uint64_t next_tag = 1;
+    int buffered = 0;
+    TimeMs next_claim_at = 0;
+    TimeMs next_start_at = INT64_MAX;  // earliest time a rate-limited / paused webhook may send again
+    std::vector<store::Outcome> outcomes;
+    std::vector<std::shared_ptr<std::promise<Result<TestResult>>>> test_promises;  // parallel to outcomes
+    std::vector<TestResult> test_results;
+
+    Impl(store::Store& s, Metrics& m, const Clock& c, RandomSource r, DispatcherOptions o)
+        : store(s),
+          metrics(m),
+          clock(c),
+          random(std::move(r)),
+          opt(std::move(o)),
+          http(HttpClientOptions{opt.policy, opt.ca_file, 1024}) {}
+
+    void Run();
+    void TakeControl();
+    void ClaimDue(TimeMs now);
+    HookState* LoadHook(const WebhookId& id, TimeMs now);
+    void StartReady(TimeMs now);
+    void StartOne(HookState& hs, store::Claimed claimed, TimeMs now, std::shared_ptr<std::promise<Result<TestResult>>> test);
+    void Finish(const HttpResult& r, TimeMs now);
+    void Flush(TimeMs now);
+    int WaitMs(TimeMs now) const;
+};
+
+Dispatcher::Dispatcher(store::Store& store, Metrics& metrics, const Clock& clock, RandomSource random,
+                       DispatcherOptions options)
+    : impl_(std::make_unique<Impl>(store, metrics, clock, std::move(random), std::move(options))) {}
+
+Dispatcher::~Dispatcher() { Stop(0); }
+
+void Dispatcher::Start() {
+    if (impl_->running.exchange(true)) return;
+    impl_->thread = std::thread([this] { impl_->Run(); });
+}
+
+void Dispatcher::Stop(DurationMs drain_ms) {
+    if (!impl_->running) return;
+    impl_->drain_ms = drain_ms;
+    impl_->stopping = true;
+    impl_->http.Wakeup();
+    if (impl_->thread.joinable()) impl_->thread.join();
+    impl_->running = false;
+}
+
+void Dispatcher::Wake() {
+    impl_->woken = true;
+    impl_->http.Wakeup();
+}
+
+void Dispatcher::InvalidateWebhook(const WebhookId& id) {
+    {
+        std::lock_guard lock(impl_->control_mu);
+        impl_->invalidated.push_back(id);
+    }
+    Wake();
+}
+
+std::future<Result<TestResult>> Dispatcher::SendTest(const Webhook& webhook, store::Claimed delivery) {
+    auto promise = std::make_shared<std::promise<Result<TestResult>>>();
+    auto future = promise->get_future();
+    if (!impl_->running || impl_->stopping) {
+        promise->set_value(Fail(Error::Unavailable("the dispatcher is shutting down")));
+        return future;
+    }
+    {
+        std::lock_guard lock(impl_->control_mu);
+        impl_->tests.push_back(TestRequest{webhook, std::move(delivery), promise});
+    }
+    impl_->http.Wakeup();
+    return future;
+}
+
+std::int64_t Dispatcher::in_flight() const { return impl_->in_flight_count; }
+
+void Dispatcher::Impl::Run() {
+    if (auto r = store.ReleaseLeases(opt.node_id, clock.Now()); r && *r > 0) {
+        spdlog::info("resuming {} interrupted deliveries", *r);
+    }
+    std::vector<HttpResult> done;
+    TimeMs drain_deadline = 0;
+    while (true) {
+        TimeMs now = clock.Now();
+        if (stopping) {
+            if (drain_deadline == 0) drain_deadline = now + drain_ms;
+            if (flights.empty() || now >= drain_deadline) break;
+        }
+        TakeControl();
+        if (!stopping && (woken.exchange(false) || now >= next_claim_at)) ClaimDue(now);
+        if (!stopping) StartReady(now);
+        metrics.SetInFlight(static_cast<std::int64_t>(flights.size()));
+        done.clear();
+        http.Poll(WaitMs(now), done);
+        now = clock.Now();
+        for (const auto& r : done) Finish(r, now);
+        Flush(now);
+    }
+    // Deliveries claimed but never finished go back to the queue, due now.
+    (void)store.ReleaseLeases(opt.node_id, clock.Now());
+    for (auto& [tag, f] : flights) {
+        if (f.test) f.test->set_value(Fail(Error::Unavailable("shutting down")));
+    }
+    std::lock_guard lock(control_mu);
+    for (auto& t : tests) t.promise->set_value(Fail(Error::Unavailable("shutting down")));
+    tests.clear();
+}
+
+void Dispatcher::Impl::TakeControl() {
+    std::vector<TestRequest> new_tests;
+    std::vector<WebhookId> inval;
+    {
+        std::lock_guard lock(control_mu);
+        new_tests.swap(tests);
+        inval.swap(invalidated);
+    }
+    for (const auto& id : inval) {
+        if (auto it = hooks.find(id.str()); it != hooks.end()) it->second.loaded_at = 0;
+    }
+    const TimeMs now = clock.Now();
+    for (auto& t : new_tests) {
+        HookState scratch;
+        scratch.hook = std::make_shared<const Webhook>(std::move(t.hook));
+        StartOne(scratch, std::move(t.claimed), now, t.promise);
+    }
+}
+
+HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
+    HookState& hs = hooks[id.str()];
+    if (!hs.hook || now - hs.loaded_at > kWebhookCacheTtlMs) {
+        auto w = store.GetWebhookById(id);
+        if (!w) {
+            if (w.error().code == ErrorCode::kNotFound) {
+                hs.hook.reset();
+                return nullptr;
+            }
+            if (!hs.hook) return nullptr;
+        } else {
+            if (!hs.hook || hs.hook->rate_limit_per_second != w->rate_limit_per_second) {
+                hs.tokens = w->rate_limit_per_second.value_or(0);
+                hs.refilled_at = now;
+            }
+            hs.hook = std::make_shared<const Webhook>(std::move(*w));
+        }
+        hs.loaded_at = now;
+    }
+    return &hs;
+}
+
+void Dispatcher::Impl::ClaimDue(TimeMs now) {
+    const int room = opt.claim_batch - buffered;
+    if (room <= 0) return;
+    // Webhooks with a full buffer are skipped so one backlog cannot fill the claim.
+    std::vector<WebhookId> skip;
+    for (const auto& [id, hs] : hooks) {
+        const int cap = hs.hook ? hs.hook->max_in_flight * 4 : 32;
+        if (static_cast<int>(hs.ready.size()) + hs.in_flight >= cap || (hs.hook && !hs.hook->enabled) ||
+            hs.paused_until > now) {
+            skip.emplace_back(id);
+        }
+    }
+    auto claimed = store.Claim(opt.node_id, now, opt.lease_ms, room, skip);
+    if (!claimed) {
+        spdlog::warn("claim failed: {}", claimed.error().message);
+        next_claim_at = now + opt.poll_interval_ms;
+        return;
+    }
+    for (auto& c : *claimed) {
+        if (!held.insert(c.seq).second) continue;  // our own lease expired and we re-claimed it
+        HookState* hs = LoadHook(c.delivery.webhook_id, now);
+        if (!hs) {
+            held.erase(c.seq);
+            continue;
+        }
+        if (!hs->queued) {
+            hs->queued = true;
+            round_robin.push_back(c.delivery.webhook_id.str());
+        }
+        hs->ready.push_back(std::move(c));
+        ++buffered;
+    }
+    // A full claim means more may be due: claim again as soon as there is room.
+    const bool full = static_cast<int>(claimed->size()) >= room;
+    next_claim_at = full ? now : now + opt.poll_interval_ms;
+}
+
+void Dispatcher::Impl::StartReady(TimeMs now) {
+    next_start_at = INT64_MAX;
+    std::size_t passes = round_robin.size();
+    while (passes-- > 0 && static_cast<int>(flights.size()) < opt.global_max_in_flight) {
+        std::string id = std::move(round_robin.front());
+        round_robin.pop_front();
+        auto it = hooks.find(id);
+        if (it == hooks.end()) continue;
+        HookState& hs = it->second;
+        if (hs.ready.empty()) {
+            hs.queued = false;
+            continue;
+        }
+        if (!hs.hook || !hs.hook->enabled) {
+            // Deleted or disabled since the claim: give the leases back.
+            while (!hs.ready.empty()) {
+                held.erase(hs.ready.front().seq);
+                hs.ready.pop_front();
+                --buffered;
+            }
+            hs.queued = false;
+            continue;
+        }
+        // Start as many as this webhook's limits allow, but at most one per pass per
+        // webhook while others wait, so the order is fair.
+        bool started = false;
+        if (hs.in_flight < hs.hook->max_in_flight && hs.paused_until <= now) {
+            bool allowed = true;
+            if (hs.hook->rate_limit_per_second) {
+                const double rate = *hs.hook->rate_limit_per_second;
+                hs.tokens = std::min(rate, hs.tokens + rate * static_cast<double>(now - hs.refilled_at) / 1000.0);
+                hs.refilled_at = now;
+                if (hs.tokens < 1.0) {
+                    allowed = false;
+                    next_start_at = std::min(next_start_at, now + static_cast<TimeMs>((1.0 - hs.tokens) * 1000.0 / rate) + 1);
+                } else {
+                    hs.tokens -= 1.0;
+                }
+            }
+            if (allowed) {
+                store::Claimed c = std::move(hs.ready.front());
+                hs.ready.pop_front();
+                --buffered;
+                StartOne(hs, std::move(c), now, nullptr);
+                started = true;
+            }
+        } else if (hs.paused_until > now) {
+            next_start_at = std::min(next_start_at, hs.paused_until);
+        }
+        if (!hs.ready.empty()) {
+            round_robin.push_back(std::move(id));
+            if (started) ++passes;  // it may go again after the others
+        } else {
+            hs.queued = false;
+        }
+    }
+}
+
+void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs now,
+                                std::shared_ptr<std::promise<Result<TestResult>>> test) {
+    const Webhook& w = *hs.hook;
+    const Delivery& d = claimed.delivery;
+    auto req = wire::Build(w.method, w.payload_url, d.id.str(), d.type, d.entity, d.entity_id, w.SigningSecrets(now),
+                           now / 1000);
+    const std::uint64_t tag = next_tag++;
+    InFlight f{std::move(claimed), hs.hook, now, std::move(test)};
+    if (!req) {
+        // Cannot happen for a validated URL; record it as a failed attempt.
+        HttpResult r;
+        r.tag = tag;
+        r.error = AttemptError::kOther;
+        r.snippet = req.error().message;
+        flights.emplace(tag, std::move(f));
+        Finish(r, now);
+        return;
+    }
+    ++hs.in_flight;
+    flights.emplace(tag, std::move(f));
+    in_flight_count = static_cast<std::int64_t>(flights.size());
+    http.Start(*req, w.timeout_ms, tag);
+}
+
+void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
+    auto it = flights.find(r.tag);
+    if (it == flights.end()) return;
+    InFlight f = std::move(it->second);
+    flights.erase(it);
+    in_flight_count = static_cast<std::int64_t>(flights.size());
+    const Webhook& w = *f.hook;
+    if (!f.test) {
+        if (auto h = hooks.find(w.id.str()); h != hooks.end()) --h->second.in_flight;
+        held.erase(f.claimed.seq);
+    }
+
+    store::Outcome o;
+    o.seq = f.claimed.seq;
+    o.webhook_id = w.id;
+    Attempt& a = o.attempt;
+    a.number = f.claimed.delivery.attempt_count + 1;
+    a.started_at = f.started_at;
+    a.duration_ms = r.duration_ms;
+    a.status = r.status;
+    a.error = r.error;
+    a.response_snippet = r.snippet;
+    const bool ok = r.status && *r.status >= 200 && *r.status <= 299;
+    int final_state = 0;
+    if (ok) {
+        o.state = DeliveryState::kSucceeded;
+        final_state = 1;
+    } else if (f.test) {
+        o.state = DeliveryState::kFailed;
+        final_state = 2;
+    } else {
+        if (r.status == 410) {
+            o.disable_webhook_reason = "the receiver answered 410 Gone";
+            spdlog::warn("webhook {} disabled: receiver answered 410 Gone", w.id.str());
+        }
+        std::optional<DurationMs> retry_after;
+        if (r.status == 429 || r.status == 503) {
+            retry_after = r.retry_after;
+            if (retry_after) {
+                auto h = hooks.find(w.id.str());
+                if (h != hooks.end()) {
+                    h->second.paused_until =
+                        std::max(h->second.paused_until, now + std::min(*retry_after, RetrySchedule::kMaxRetryAfter));
+                }
+            }
+        }
+        auto delay = o.disable_webhook_reason ? std::nullopt : opt.schedule.NextDelay(a.number, random, retry_after);
+        if (delay) {
+            o.state = DeliveryState::kPending;
+            o.next_attempt_at = now + *delay;
+            next_claim_at = std::min(next_claim_at, *o.next_attempt_at);
+        } else {
+            o.state = DeliveryState::kFailed;
+            final_state = 2;
+        }
+    }
+    metrics.AttemptFinished(ok, static_cast<double>(r.duration_ms) / 1000.0, final_state);
+    if (f.test) {
+        test_promises.push_back(f.test);
+        test_results.push_back(TestResult{f.claimed.delivery.id, a});
+    }
+    outcomes.push_back(std::move(o));
+}
+
+void Dispatcher::Impl::Flush(TimeMs now) {
+    if (outcomes.empty()) return;
+    auto r = store.Complete(outcomes, now);
+    if (!r) {
+        // Not recorded: the leases expire and the deliveries are attempted again
+        // (at-least-once). Tests still learn their attempt.
+        spdlog::error("recording {} attempts failed: {}", outcomes.size(), r.error().message);
+    }
+    for (std::size_t i = 0; i < test_promises.size(); ++i) test_promises[i]->set_value(test_results[i]);
+    test_promises.clear();
+    test_results.clear();
+    outcomes.clear();
+}
+
+int Dispatcher::Impl::WaitMs(TimeMs now) const {
+    if (stopping) return 50;
+    TimeMs until = next_claim_at;
+    if (next_start_at != INT64_MAX) until = std::min(until, next_start_at);
+    if (!round_robin.empty() && static_cast<int>(flights.size()) < opt.global_max_in_flight &&
+        next_start_at == INT64_MAX) {
+        // Ready work exists but every webhook is at its limit: wait for a completion.
+        until = std::min(until, now + opt.poll_interval_ms);
+    }
+    const TimeMs wait = until - now;
+    return static_cast<int>(std::clamp<TimeMs>(wait, 0, opt.poll_interval_ms));
+}
+
+}  // namespace hookd::delivery

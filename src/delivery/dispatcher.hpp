@@ -1,0 +1,65 @@
+#pragma once
+// The dispatcher: claim due deliveries → sign → send → record / reschedule.
+// One thread drives libcurl's multi interface; the store is the queue.
+//
+// Isolation: at most `max_in_flight` requests per webhook and `global_max_in_flight`
+// overall; ready deliveries are started round-robin across webhooks, so a slow or
+// failing receiver never holds the others back. Optional per-webhook rate limits
+// (token bucket) and Retry-After on 429/503 slow only that webhook.
+#include <future>
+#include <memory>
+#include <string>
+
+#include "core/address_guard.hpp"
+#include "core/metrics.hpp"
+#include "core/retry_schedule.hpp"
+#include "core/time.hpp"
+#include "store/store.hpp"
+
+namespace hookd::delivery {
+
+struct DispatcherOptions {
+    std::string node_id = "local";             //!< lease owner name
+    int global_max_in_flight = 512;            //!< concurrent requests overall
+    int claim_batch = 512;                     //!< deliveries claimed per store round trip
+    DurationMs lease_ms = 60'000;              //!< a claim not completed by then is due again
+    DurationMs poll_interval_ms = 1'000;       //!< store poll when idle (new work also wakes it)
+    RetrySchedule schedule = RetrySchedule::Default();
+    AddressPolicy policy;                      //!< SSRF guard
+    std::string ca_file;                       //!< empty = system bundle
+    DurationMs auto_disable_after_ms = 5LL * 24 * 3'600'000;  //!< all attempts failing this long disables
+};
+
+//! The result of a test message: the attempt and the delivery that recorded it.
+struct TestResult {
+    DeliveryId delivery_id;
+    Attempt attempt;
+};
+
+class Dispatcher final {
+public:
+    Dispatcher(store::Store& store, Metrics& metrics, const Clock& clock, RandomSource random,
+               DispatcherOptions options);
+    ~Dispatcher();
+    Dispatcher(const Dispatcher&) = delete;
+    Dispatcher& operator=(const Dispatcher&) = delete;
+
+    //! Starts the worker thread.
+    void Start();
+    //! Stops claiming, waits up to `drain_ms` for requests in flight, records them, releases
+    //! the leases of what was not sent, and joins the thread.
+    void Stop(DurationMs drain_ms);
+    //! New work was committed: claim now rather than at the next poll. Thread-safe.
+    void Wake();
+    //! Forget the cached copy of a webhook (after an update). Thread-safe.
+    void InvalidateWebhook(const WebhookId& id);
+    //! Sends a test message now (ignoring limits) and resolves with its attempt. Thread-safe.
+    std::future<Result<TestResult>> SendTest(const Webhook& webhook, store::Claimed delivery);
+    [[nodiscard]] std::int64_t in_flight() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hookd::delivery

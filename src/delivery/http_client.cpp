@@ -1,0 +1,255 @@
+#include "delivery/http_client.hpp"
+
+#include <curl/curl.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include "core/time.hpp"
+
+namespace hookd::delivery {
+namespace {
+
+std::int64_t SteadyMs() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+struct Transfer {
+    CURL* easy = nullptr;
+    curl_slist* headers = nullptr;
+    std::string body;
+    std::string response;
+    std::optional<DurationMs> retry_after;
+    bool blocked = false;
+    bool truncated = false;
+    std::size_t snippet_bytes = 1024;
+    const AddressPolicy* policy = nullptr;
+    std::uint64_t tag = 0;
+    std::int64_t started = 0;
+};
+
+std::size_t OnWrite(char* data, std::size_t size, std::size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    const std::size_t len = size * n;
+    const std::size_t room = t->snippet_bytes + 4 > t->response.size() ? t->snippet_bytes + 4 - t->response.size() : 0;
+    t->response.append(data, std::min(len, room));
+    if (len > room) {
+        // We keep only the snippet: stop reading here rather than download the rest.
+        t->truncated = true;
+        return 0;
+    }
+    return len;
+}
+
+std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    const std::string_view line(data, size * n);
+    constexpr std::string_view kName = "retry-after:";
+    if (line.size() > kName.size() && strncasecmp(line.data(), kName.data(), kName.size()) == 0) {
+        std::string_view v = line.substr(kName.size());
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        std::int64_t secs = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+        if (ec == std::errc() && secs >= 0) {
+            t->retry_after = secs * 1000;
+        } else {
+            // An HTTP date.
+            const std::string date(v.substr(0, v.find_first_of("\r\n")));
+            const time_t when = curl_getdate(date.c_str(), nullptr);
+            if (when > 0) t->retry_after = std::max<std::int64_t>(0, (when - time(nullptr)) * 1000);
+        }
+    }
+    return size * n;
+}
+
+curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* addr) {
+    auto* t = static_cast<Transfer*>(user);
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        auto ip = FromSockaddr(&addr->addr);
+        if (!ip || !t->policy->Allows(*ip)) {
+            t->blocked = true;
+            return CURL_SOCKET_BAD;
+        }
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+AttemptError MapCurlError(CURLcode rc) {
+    switch (rc) {
+        case CURLE_OPERATION_TIMEDOUT: return AttemptError::kTimeout;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY: return AttemptError::kDns;
+        case CURLE_COULDNT_CONNECT: return AttemptError::kConnect;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS: return AttemptError::kTls;
+        case CURLE_FILESIZE_EXCEEDED: return AttemptError::kTooLarge;
+        default: return AttemptError::kOther;
+    }
+}
+
+}  // namespace
+
+struct HttpClient::Impl {
+    HttpClientOptions options;
+    CURLM* multi = nullptr;
+    std::vector<CURL*> idle;  // easy handles kept for reuse
+    std::unordered_map<CURL*, std::unique_ptr<Transfer>> active;
+};
+
+HttpClient::HttpClient(HttpClientOptions options) : impl_(std::make_unique<Impl>()) {
+    static const bool kInit = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+    (void)kInit;
+    impl_->options = std::move(options);
+    if (impl_->options.ca_file.empty()) impl_->options.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    impl_->multi = curl_multi_init();
+    curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(impl_->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+}
+
+HttpClient::~HttpClient() {
+    for (auto& [easy, t] : impl_->active) {
+        curl_multi_remove_handle(impl_->multi, easy);
+        curl_slist_free_all(t->headers);
+        curl_easy_cleanup(easy);
+    }
+    for (CURL* e : impl_->idle) curl_easy_cleanup(e);
+    curl_multi_cleanup(impl_->multi);
+}
+
+std::size_t HttpClient::in_flight() const { return impl_->active.size(); }
+
+void HttpClient::Start(const wire::Request& request, int timeout_ms, std::uint64_t tag) {
+    CURL* easy;
+    if (!impl_->idle.empty()) {
+        easy = impl_->idle.back();
+        impl_->idle.pop_back();
+        curl_easy_reset(easy);
+    } else {
+        easy = curl_easy_init();
+    }
+    auto t = std::make_unique<Transfer>();
+    t->easy = easy;
+    t->tag = tag;
+    t->policy = &impl_->options.policy;
+    t->snippet_bytes = impl_->options.snippet_bytes;
+    t->started = SteadyMs();
+    for (const auto& [name, value] : request.headers) {
+        t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
+    }
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(timeout_ms, 10000)));
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnWrite);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    // A CA directory stops libcurl caching the store (PLATFORM.md): use the file only.
+    curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
+    curl_easy_setopt(easy, CURLOPT_CAINFO, impl_->options.ca_file.c_str());
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+    if (request.method == HttpMethod::kPost) {
+        t->body = request.body;
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.c_str());
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->body.size()));
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    }
+    curl_multi_add_handle(impl_->multi, easy);
+    impl_->active.emplace(easy, std::move(t));
+}
+
+void HttpClient::Poll(int timeout_ms, std::vector<HttpResult>& done) {
+    int running = 0;
+    curl_multi_perform(impl_->multi, &running);
+    int numfds = 0;
+    curl_multi_poll(impl_->multi, nullptr, 0, timeout_ms, &numfds);
+    curl_multi_perform(impl_->multi, &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &left)) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        CURL* easy = msg->easy_handle;
+        auto it = impl_->active.find(easy);
+        if (it == impl_->active.end()) continue;
+        Transfer& t = *it->second;
+        HttpResult r;
+        r.tag = t.tag;
+        r.duration_ms = SteadyMs() - t.started;
+        long code = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+        const CURLcode rc = msg->data.result;
+        if (code > 0 && (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && t.truncated))) {
+            r.status = static_cast<int>(code);
+            if (code < 200 || code > 299) r.error = AttemptError::kHttp;
+        } else if (t.blocked) {
+            r.error = AttemptError::kBlocked;
+        } else {
+            r.error = MapCurlError(rc);
+            if (code > 0) r.status = static_cast<int>(code);
+        }
+        r.snippet = SanitizeSnippet(t.response, t.snippet_bytes);
+        r.retry_after = t.retry_after;
+        curl_multi_remove_handle(impl_->multi, easy);
+        curl_slist_free_all(t.headers);
+        impl_->active.erase(it);
+        impl_->idle.push_back(easy);
+        done.push_back(std::move(r));
+    }
+}
+
+void HttpClient::Wakeup() { curl_multi_wakeup(impl_->multi); }
+
+std::string HttpClient::SanitizeSnippet(std::string_view in, std::size_t max) {
+    std::string out;
+    out.reserve(std::min(in.size(), max));
+    std::size_t i = 0;
+    while (i < in.size()) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        std::size_t len = 0;
+        if (c < 0x80) {
+            len = 1;
+        } else if ((c & 0xE0) == 0xC0 && c >= 0xC2) {
+            len = 2;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+        } else if ((c & 0xF8) == 0xF0 && c <= 0xF4) {
+            len = 4;
+        }
+        bool ok = len > 0 && i + len <= in.size();
+        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+        if (ok && len == 3) {
+            const auto c1 = static_cast<unsigned char>(in[i + 1]);
+            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
+        }
+        if (ok && len == 4) {
+            const auto c1 = static_cast<unsigned char>(in[i + 1]);
+            ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+        }
+        const std::string_view piece = ok ? in.substr(i, len) : std::string_view("\xEF\xBF\xBD");
+        if (out.size() + piece.size() > max) break;
+        out.append(piece);
+        i += ok ? len : 1;
+    }
+    return out;
+}
+
+}  // namespace hookd::delivery

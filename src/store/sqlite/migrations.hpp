@@ -1,0 +1,108 @@
+#pragma once
+// Versioned schema migrations for SQLite; PRAGMA user_version holds the version applied.
+// Append only: never edit a migration that has shipped.
+#include <array>
+#include <string_view>
+
+namespace hookd::store::sqlite {
+
+inline constexpr std::array<std::string_view, 1> kMigrations = {
+    // 1: initial schema
+    R"sql(
+CREATE TABLE sites (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY,
+  site TEXT REFERENCES sites(id),
+  role INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE INDEX tokens_site ON tokens(site, id);
+CREATE TABLE webhooks (
+  id TEXT PRIMARY KEY,
+  site TEXT NOT NULL REFERENCES sites(id),
+  payload_url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  old_secret TEXT,
+  old_secret_until INTEGER NOT NULL DEFAULT 0,
+  events INTEGER NOT NULL,
+  method INTEGER NOT NULL,
+  send_everything INTEGER NOT NULL,
+  entities TEXT NOT NULL,
+  description TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  ordering INTEGER NOT NULL,
+  timeout_ms INTEGER NOT NULL,
+  max_in_flight INTEGER NOT NULL,
+  rate_limit INTEGER,
+  disabled_reason TEXT,
+  disabled_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_site ON webhooks(site, id);
+CREATE TABLE events (
+  id TEXT PRIMARY KEY,
+  site TEXT NOT NULL,
+  event INTEGER NOT NULL,
+  entity TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  entity_num INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE deliveries (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  site TEXT NOT NULL,
+  webhook_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event INTEGER NOT NULL,
+  entity TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  entity_num INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER,
+  lease_owner TEXT,
+  order_key TEXT,
+  last_status INTEGER,
+  last_error INTEGER NOT NULL DEFAULT 0,
+  test INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries(next_at) WHERE state = 0;
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
+CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, seq) WHERE order_key IS NOT NULL AND state = 0;
+CREATE INDEX deliveries_created ON deliveries(created_at);
+CREATE TABLE attempts (
+  delivery_seq INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status INTEGER,
+  error INTEGER NOT NULL,
+  snippet TEXT NOT NULL,
+  PRIMARY KEY (delivery_seq, number)
+) WITHOUT ROWID;
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE idempotency (
+  site TEXT NOT NULL,
+  key TEXT NOT NULL,
+  ids TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (site, key)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace hookd::store::sqlite

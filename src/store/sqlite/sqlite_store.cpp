@@ -1,0 +1,808 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+
+namespace hookd::store {
+namespace {
+
+using sqlite::Db;
+using sqlite::Stmt;
+
+std::string JoinList(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& s : items) {
+        if (!out.empty()) out.push_back(',');
+        out += s;
+    }
+    return out;
+}
+
+std::vector<std::string> SplitList(std::string_view s) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+        std::size_t end = s.find(',', pos);
+        if (end == std::string_view::npos) end = s.size();
+        out.emplace_back(s.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return out;
+}
+
+int Clamp(int limit) { return std::clamp(limit, 1, 1000); }
+
+// What ingest needs of a webhook to match events; cached per site.
+struct MatchInfo {
+    WebhookId id;
+    EventMask events = 0;
+    bool everything = false;
+    std::vector<std::string> entities;
+    Ordering ordering = Ordering::kNone;
+};
+
+Status Migrate(Db& db, int* version_out) {
+    auto st = db.Prepare("PRAGMA user_version");
+    if (!st) return Fail(st.error());
+    int version = 0;
+    {
+        Stmt s(*st);
+        if (s.Step() == SQLITE_ROW) version = static_cast<int>(s.Int(0));
+    }
+    if (version > static_cast<int>(sqlite::kMigrations.size())) {
+        return Fail(Error::Internal("database schema version " + std::to_string(version) +
+                                    " is newer than this hookd understands"));
+    }
+    for (int v = version; v < static_cast<int>(sqlite::kMigrations.size()); ++v) {
+        std::string sql = "BEGIN IMMEDIATE;";
+        sql += sqlite::kMigrations[static_cast<std::size_t>(v)];
+        sql += "PRAGMA user_version=" + std::to_string(v + 1) + "; COMMIT;";
+        if (auto r = db.Exec(sql); !r) {
+            (void)db.Exec("ROLLBACK");
+            return Fail(Error::Internal("migration " + std::to_string(v + 1) + " failed: " + r.error().message));
+        }
+    }
+    if (version_out) *version_out = static_cast<int>(sqlite::kMigrations.size());
+    return {};
+}
+
+class SqliteStore final : public Store {
+public:
+    SqliteStore(crypto::SecretBox box) : box_(std::move(box)) {}
+
+    Status Init(const SqliteOptions& o) {
+        if (auto r = w_.Open(o.path, true, o.synchronous, o.busy_timeout_ms); !r) return r;
+        if (auto r = Migrate(w_, nullptr); !r) return r;
+        if (auto r = r_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
+        return {};
+    }
+
+    // ---------------------------------------------------------------- sites, tokens
+    Status CreateSite(const Site& site) override {
+        std::lock_guard lock(wmu_);
+        return Run(w_, "INSERT INTO sites(id, name, created_at) VALUES (?,?,?)", site.id, site.name, site.created_at);
+    }
+
+    Result<Site> GetSite(const SiteId& id) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare("SELECT id, name, created_at FROM sites WHERE id = ?");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(id);
+        if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("site " + id + " not found"));
+        return Site{s.Text(0), s.Text(1), s.Int(2)};
+    }
+
+    Result<Page<Site>> ListSites(const PageRequest& page) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(
+            "SELECT id, name, created_at FROM sites WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        const int limit = Clamp(page.limit);
+        s.BindAll(page.cursor, limit + 1);
+        Page<Site> out;
+        while (s.Step() == SQLITE_ROW) out.items.push_back(Site{s.Text(0), s.Text(1), s.Int(2)});
+        return Paginate(std::move(out), limit, [](const Site& x) { return x.id; });
+    }
+
+    Status CreateToken(const Token& t, std::string_view hash) override {
+        std::lock_guard lock(wmu_);
+        return Run(w_, "INSERT INTO tokens(id, site, role, name, hash, created_at) VALUES (?,?,?,?,?,?)", t.id.str(),
+                   t.site, static_cast<int>(t.role), t.name, hash, t.created_at);
+    }
+
+    Result<Token> FindToken(std::string_view hash) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(
+            "SELECT id, site, role, name, created_at FROM tokens WHERE hash = ? AND revoked_at IS NULL");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(hash);
+        if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("unknown token"));
+        return ReadToken(s);
+    }
+
+    Result<Page<Token>> ListTokens(const SiteId& site, const PageRequest& page) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(
+            "SELECT id, site, role, name, created_at FROM tokens WHERE site = ?1 AND revoked_at IS NULL "
+            "AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        const int limit = Clamp(page.limit);
+        s.BindAll(site, page.cursor, limit + 1);
+        Page<Token> out;
+        while (s.Step() == SQLITE_ROW) out.items.push_back(ReadToken(s));
+        return Paginate(std::move(out), limit, [](const Token& x) { return x.id.str(); });
+    }
+
+    Status RevokeToken(const SiteId& site, const TokenId& id, TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        if (auto r = Run(w_, "UPDATE tokens SET revoked_at = ? WHERE id = ? AND site = ? AND revoked_at IS NULL", now,
+                         id.str(), site);
+            !r) {
+            return r;
+        }
+        if (sqlite3_changes(w_.raw()) == 0) return Fail(Error::NotFound("token " + id.str() + " not found"));
+        return {};
+    }
+
+    Result<bool> HasOperatorToken() override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare("SELECT 1 FROM tokens WHERE role = 0 AND revoked_at IS NULL LIMIT 1");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        return s.Step() == SQLITE_ROW;
+    }
+
+    // ---------------------------------------------------------------- webhooks
+    Status CreateWebhook(const Webhook& w) override {
+        std::lock_guard lock(wmu_);
+        InvalidateMatchCache();
+        return Run(w_,
+                   "INSERT INTO webhooks(id, site, payload_url, secret, old_secret, old_secret_until, events, method, "
+                   "send_everything, entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, "
+                   "disabled_reason, disabled_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   w.id.str(), w.site, w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
+                   static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
+                   w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
+                   w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at);
+    }
+
+    Result<Webhook> GetWebhook(const SiteId& site, const WebhookId& id) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(std::string(kWebhookColumns) + " WHERE id = ? AND site = ?");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(id.str(), site);
+        if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+        return ReadWebhook(s);
+    }
+
+    Result<Webhook> GetWebhookById(const WebhookId& id) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(std::string(kWebhookColumns) + " WHERE id = ?");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(id.str());
+        if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+        return ReadWebhook(s);
+    }
+
+    Result<Page<Webhook>> ListWebhooks(const SiteId& site, const PageRequest& page) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(std::string(kWebhookColumns) +
+                             " WHERE site = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        const int limit = Clamp(page.limit);
+        s.BindAll(site, page.cursor, limit + 1);
+        Page<Webhook> out;
+        while (s.Step() == SQLITE_ROW) {
+            auto w = ReadWebhook(s);
+            if (!w) return Fail(w.error());
+            out.items.push_back(std::move(*w));
+        }
+        return Paginate(std::move(out), limit, [](const Webhook& x) { return x.id.str(); });
+    }
+
+    Status UpdateWebhook(const Webhook& w) override {
+        std::lock_guard lock(wmu_);
+        InvalidateMatchCache();
+        auto r = Run(w_,
+                     "UPDATE webhooks SET payload_url=?, secret=?, old_secret=?, old_secret_until=?, events=?, method=?, "
+                     "send_everything=?, entities=?, description=?, enabled=?, ordering=?, timeout_ms=?, "
+                     "max_in_flight=?, rate_limit=?, disabled_reason=?, disabled_at=?, updated_at=? "
+                     "WHERE id=? AND site=?",
+                     w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
+                     static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
+                     w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
+                     w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site);
+        if (!r) return r;
+        if (sqlite3_changes(w_.raw()) == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
+        return {};
+    }
+
+    Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        InvalidateMatchCache();
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return r;
+        auto r = Run(w_, "DELETE FROM webhooks WHERE id = ? AND site = ?", id.str(), site);
+        const bool found = r && sqlite3_changes(w_.raw()) > 0;
+        if (r && found) {
+            r = Run(w_,
+                    "UPDATE deliveries SET state = 3, next_at = NULL, lease_owner = NULL, updated_at = ? "
+                    "WHERE webhook_id = ? AND state = 0",
+                    now, id.str());
+        }
+        if (!r || !found) {
+            (void)w_.Exec("ROLLBACK");
+            if (!r) return r;
+            return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+        }
+        return w_.Exec("COMMIT");
+    }
+
+    Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        InvalidateMatchCache();
+        return Run(w_,
+                   "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                   "WHERE id = ? AND enabled = 1",
+                   reason, now, now, id.str());
+    }
+
+    // ---------------------------------------------------------------- ingest (group commit)
+    Result<IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
+                                std::optional<std::string> idempotency_key, TimeMs now) override {
+        IngestJob job{&site, &events, std::move(idempotency_key), now, {}, false};
+        std::unique_lock lock(ingest_mu_);
+        ingest_queue_.push_back(&job);
+        while (!job.done) {
+            if (ingest_leader_) {
+                ingest_cv_.wait(lock);
+                continue;
+            }
+            ingest_leader_ = true;
+            std::vector<IngestJob*> batch;
+            batch.swap(ingest_queue_);
+            lock.unlock();
+            CommitIngest(batch);
+            lock.lock();
+            for (auto* j : batch) j->done = true;
+            ingest_leader_ = false;
+            ingest_cv_.notify_all();
+        }
+        return std::move(job.result);
+    }
+
+    // ---------------------------------------------------------------- deliveries (API)
+    Result<Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& f,
+                                          const PageRequest& page) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(std::string(kDeliveryColumns) +
+                             " WHERE webhook_id = ?1 AND site = ?2 AND (?3 IS NULL OR id < ?3) "
+                             "AND (?4 IS NULL OR state = ?4) AND (?5 IS NULL OR created_at >= ?5) "
+                             "AND (?6 IS NULL OR created_at < ?6) ORDER BY id DESC LIMIT ?7");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        const int limit = Clamp(page.limit);
+        std::optional<int> state;
+        if (f.state) state = static_cast<int>(*f.state);
+        s.BindAll(webhook.str(), site, page.cursor, state, f.since, f.until, limit + 1);
+        Page<Delivery> out;
+        while (s.Step() == SQLITE_ROW) out.items.push_back(ReadDelivery(s));
+        return Paginate(std::move(out), limit, [](const Delivery& x) { return x.id.str(); });
+    }
+
+    Result<Delivery> GetDelivery(const SiteId& site, const DeliveryId& id) override {
+        std::lock_guard lock(rmu_);
+        return GetDeliveryLocked(r_, site, id, true);
+    }
+
+    Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        if (auto r = Run(w_,
+                         "UPDATE deliveries SET state = 0, next_at = ?, lease_owner = NULL, updated_at = ? "
+                         "WHERE id = ? AND site = ? AND NOT (state = 0 AND lease_owner IS NOT NULL)",
+                         now, now, id.str(), site);
+            !r) {
+            return Fail(r.error());
+        }
+        return GetDeliveryLocked(w_, site, id, false);
+    }
+
+    Result<std::int64_t> Replay(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& f,
+                                TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        std::optional<int> state;
+        if (f.state) state = static_cast<int>(*f.state);
+        auto r = Run(w_,
+                     "UPDATE deliveries SET state = 0, next_at = ?1, lease_owner = NULL, updated_at = ?1 "
+                     "WHERE webhook_id = ?2 AND site = ?3 AND test = 0 AND (?4 IS NULL OR state = ?4) "
+                     "AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6) "
+                     "AND NOT (state = 0 AND lease_owner IS NOT NULL)",
+                     now, webhook.str(), site, state, f.since, f.until);
+        if (!r) return Fail(r.error());
+        return static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
+    }
+
+    Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
+                                       const EntityId& entity_id, TimeMs now) override {
+        Claimed c;
+        Delivery& d = c.delivery;
+        d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
+        d.site = w.site;
+        d.webhook_id = w.id;
+        d.event_id = NewTypedId<EventId>(kEventPrefix);
+        d.type = type;
+        d.entity = std::string(entity);
+        d.entity_id = entity_id;
+        d.created_at = d.updated_at = now;
+        d.test = true;
+        std::lock_guard lock(wmu_);
+        auto r = Run(w_,
+                     "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
+                     "state, next_at, test, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,0,NULL,1,?,?)",
+                     d.id.str(), d.site, d.webhook_id.str(), d.event_id.str(), static_cast<int>(type), d.entity,
+                     entity_id.text, entity_id.is_number, now, now);
+        if (!r) return Fail(r.error());
+        c.seq = sqlite3_last_insert_rowid(w_.raw());
+        return c;
+    }
+
+    // ---------------------------------------------------------------- queue
+    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
+                                       std::span<const WebhookId> skip) override {
+        std::string skip_json = "[";
+        for (const auto& id : skip) {
+            if (skip_json.size() > 1) skip_json.push_back(',');
+            skip_json += "\"" + id.str() + "\"";
+        }
+        skip_json.push_back(']');
+        std::lock_guard lock(wmu_);
+        auto st = w_.Prepare(
+            "UPDATE deliveries SET lease_owner = ?1, next_at = ?2 + ?3 WHERE seq IN ("
+            " SELECT d.seq FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+            " WHERE d.state = 0 AND d.next_at <= ?2 AND w.enabled = 1"
+            " AND d.webhook_id NOT IN (SELECT value FROM json_each(?4))"
+            " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id"
+            "   AND p.order_key = d.order_key AND p.state = 0 AND p.seq < d.seq))"
+            " ORDER BY d.next_at LIMIT ?5) "
+            "RETURNING seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
+            "created_at");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(node, now, lease_ms, skip_json, limit);
+        std::vector<Claimed> out;
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+            Claimed c;
+            c.seq = s.Int(0);
+            Delivery& d = c.delivery;
+            d.id = DeliveryId(s.Text(1));
+            d.site = s.Text(2);
+            d.webhook_id = WebhookId(s.Text(3));
+            d.event_id = EventId(s.Text(4));
+            d.type = static_cast<EventType>(s.Int(5));
+            d.entity = s.Text(6);
+            d.entity_id = EntityId{s.Text(7), s.Int(8) != 0};
+            d.attempt_count = static_cast<int>(s.Int(9));
+            d.created_at = s.Int(10);
+            out.push_back(std::move(c));
+        }
+        if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "claim"));
+        return out;
+    }
+
+    Status Complete(std::span<const Outcome> outcomes, TimeMs now) override {
+        if (outcomes.empty()) return {};
+        std::lock_guard lock(wmu_);
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return r;
+        Status r;
+        for (const auto& o : outcomes) {
+            const Attempt& a = o.attempt;
+            r = Run(w_,
+                    "INSERT OR REPLACE INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
+                    "snippet) VALUES (?,?,?,?,?,?,?)",
+                    o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
+                    a.response_snippet);
+            if (!r) break;
+            r = Run(w_,
+                    "UPDATE deliveries SET state = ?, attempt_count = ?, next_at = ?, lease_owner = NULL, "
+                    "last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?",
+                    static_cast<int>(o.state), a.number, o.next_attempt_at, a.status, static_cast<int>(a.error), now,
+                    o.seq);
+            if (!r) break;
+            if (o.disable_webhook_reason) {
+                InvalidateMatchCache();
+                r = Run(w_,
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                        "WHERE id = ? AND enabled = 1",
+                        *o.disable_webhook_reason, now, now, o.webhook_id.str());
+                if (!r) break;
+            }
+        }
+        if (!r) {
+            (void)w_.Exec("ROLLBACK");
+            return r;
+        }
+        return w_.Exec("COMMIT");
+    }
+
+    Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
+        std::lock_guard lock(wmu_);
+        auto r = Run(w_,
+                     "UPDATE deliveries SET next_at = ?, lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL "
+                     "AND (?2 = '' OR lease_owner = ?2)",
+                     now, node);
+        if (!r) return Fail(r.error());
+        return static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
+    }
+
+    Result<std::optional<TimeMs>> NextDue() override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(
+            "SELECT d.next_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "WHERE d.state = 0 AND d.next_at IS NOT NULL AND w.enabled = 1 ORDER BY d.next_at LIMIT 1");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        if (s.Step() != SQLITE_ROW) return std::optional<TimeMs>();
+        return std::optional<TimeMs>(s.Int(0));
+    }
+
+    Result<QueueStats> Stats() override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare("SELECT count(*) FROM deliveries WHERE state = 0");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        QueueStats q;
+        if (s.Step() == SQLITE_ROW) q.pending = s.Int(0);
+        return q;
+    }
+
+    Result<std::int64_t> Purge(TimeMs before, int batch) override {
+        std::lock_guard lock(wmu_);
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
+        auto r = Run(w_,
+                     "CREATE TEMP TABLE IF NOT EXISTS purge_seq(seq INTEGER PRIMARY KEY); DELETE FROM purge_seq;");
+        r = r ? Run(w_,
+                    "INSERT INTO purge_seq SELECT seq FROM deliveries WHERE created_at < ? AND state <> 0 "
+                    "ORDER BY created_at LIMIT ?",
+                    before, batch)
+              : r;
+        r = r ? Run(w_, "DELETE FROM attempts WHERE delivery_seq IN (SELECT seq FROM purge_seq)") : r;
+        r = r ? Run(w_, "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM purge_seq)") : r;
+        const auto n = static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
+        r = r ? Run(w_,
+                    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE created_at < ? LIMIT ?)", before,
+                    batch)
+              : r;
+        r = r ? Run(w_, "DELETE FROM idempotency WHERE created_at < ?", before) : r;
+        if (!r) {
+            (void)w_.Exec("ROLLBACK");
+            return Fail(r.error());
+        }
+        if (auto c = w_.Exec("COMMIT"); !c) return Fail(c.error());
+        return n;
+    }
+
+    Status VerifyMasterKey() override {
+        std::lock_guard lock(wmu_);
+        std::optional<std::string> check;
+        {
+            auto st = w_.Prepare("SELECT value FROM meta WHERE key = 'key_check'");
+            if (!st) return Fail(st.error());
+            Stmt s(*st);
+            if (s.Step() == SQLITE_ROW) check = s.Text(0);
+        }
+        if (!check) return Run(w_, "INSERT INTO meta(key, value) VALUES ('key_check', ?)", box_.Seal(kKeyCheck));
+        auto plain = box_.Open(*check);
+        if (!plain || *plain != kKeyCheck) {
+            return Fail(Error::Invalid(
+                "the master key does not match the one this database's secrets were encrypted with"));
+        }
+        return {};
+    }
+
+    bool Ping() override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare("SELECT 1");
+        if (!st) return false;
+        Stmt s(*st);
+        return s.Step() == SQLITE_ROW;
+    }
+
+private:
+    static constexpr std::string_view kWebhookColumns =
+        "SELECT id, site, payload_url, secret, old_secret, old_secret_until, events, method, send_everything, "
+        "entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, disabled_reason, "
+        "disabled_at, created_at, updated_at FROM webhooks";
+    static constexpr std::string_view kDeliveryColumns =
+        "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, attempt_count, "
+        "next_at, last_status, last_error, test, created_at, updated_at FROM deliveries";
+
+    static constexpr std::string_view kKeyCheck = "hookd-master-key-check";
+
+    struct IngestJob {
+        const SiteId* site;
+        std::vector<ChangeEvent>* events;
+        std::optional<std::string> key;
+        TimeMs now;
+        Result<IngestResult> result;
+        bool done;
+    };
+
+    template <typename... Args>
+    Status Run(Db& db, std::string_view sql, const Args&... args) {
+        auto st = db.Prepare(sql);
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(args...);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) return Fail(db.LastError(rc, "write"));
+        return {};
+    }
+
+    template <typename T, typename KeyFn>
+    static Page<T> Paginate(Page<T> page, int limit, KeyFn key) {
+        if (static_cast<int>(page.items.size()) > limit) {
+            page.items.resize(static_cast<std::size_t>(limit));
+            page.next_cursor = key(page.items.back());
+        }
+        return page;
+    }
+
+    std::optional<std::string> SealOpt(const std::optional<std::string>& s) const {
+        if (!s) return std::nullopt;
+        return box_.Seal(*s);
+    }
+
+    static Token ReadToken(const Stmt& s) {
+        Token t;
+        t.id = TokenId(s.Text(0));
+        t.site = s.OptText(1);
+        t.role = static_cast<Role>(s.Int(2));
+        t.name = s.Text(3);
+        t.created_at = s.Int(4);
+        return t;
+    }
+
+    Result<Webhook> ReadWebhook(const Stmt& s) const {
+        Webhook w;
+        w.id = WebhookId(s.Text(0));
+        w.site = s.Text(1);
+        w.payload_url = s.Text(2);
+        auto secret = box_.Open(s.Text(3));
+        if (!secret) return Fail(Error::Internal("webhook " + w.id.str() + ": " + secret.error().message));
+        w.secret = std::move(*secret);
+        if (auto old = s.OptText(4)) {
+            auto o = box_.Open(*old);
+            if (o) w.old_secret = std::move(*o);
+        }
+        w.old_secret_until = s.Int(5);
+        w.events = static_cast<EventMask>(s.Int(6));
+        w.method = static_cast<HttpMethod>(s.Int(7));
+        w.send_everything = s.Int(8) != 0;
+        w.entities = SplitList(s.Text(9));
+        w.description = s.Text(10);
+        w.enabled = s.Int(11) != 0;
+        w.ordering = static_cast<Ordering>(s.Int(12));
+        w.timeout_ms = static_cast<std::int32_t>(s.Int(13));
+        w.max_in_flight = static_cast<std::int32_t>(s.Int(14));
+        if (auto rl = s.OptInt(15)) w.rate_limit_per_second = static_cast<std::int32_t>(*rl);
+        w.disabled_reason = s.OptText(16);
+        w.disabled_at = s.OptInt(17);
+        w.created_at = s.Int(18);
+        w.updated_at = s.Int(19);
+        return w;
+    }
+
+    static Delivery ReadDelivery(const Stmt& s) {
+        Delivery d;
+        d.id = DeliveryId(s.Text(1));
+        d.site = s.Text(2);
+        d.webhook_id = WebhookId(s.Text(3));
+        d.event_id = EventId(s.Text(4));
+        d.type = static_cast<EventType>(s.Int(5));
+        d.entity = s.Text(6);
+        d.entity_id = EntityId{s.Text(7), s.Int(8) != 0};
+        d.state = static_cast<DeliveryState>(s.Int(9));
+        d.attempt_count = static_cast<int>(s.Int(10));
+        d.next_attempt_at = s.OptInt(11);
+        if (d.state != DeliveryState::kPending) d.next_attempt_at.reset();
+        if (auto st = s.OptInt(12)) d.last_status = static_cast<int>(*st);
+        d.last_error = static_cast<AttemptError>(s.Int(13));
+        d.test = s.Int(14) != 0;
+        d.created_at = s.Int(15);
+        d.updated_at = s.Int(16);
+        return d;
+    }
+
+    Result<Delivery> GetDeliveryLocked(Db& db, const SiteId& site, const DeliveryId& id, bool with_attempts) {
+        std::int64_t seq = 0;
+        Delivery d;
+        {
+            auto st = db.Prepare(std::string(kDeliveryColumns) + " WHERE id = ? AND site = ?");
+            if (!st) return Fail(st.error());
+            Stmt s(*st);
+            s.BindAll(id.str(), site);
+            if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("delivery " + id.str() + " not found"));
+            seq = s.Int(0);
+            d = ReadDelivery(s);
+        }
+        if (!with_attempts) return d;
+        auto st = db.Prepare(
+            "SELECT number, started_at, duration_ms, status, error, snippet FROM attempts WHERE delivery_seq = ? "
+            "ORDER BY number");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(seq);
+        while (s.Step() == SQLITE_ROW) {
+            Attempt a;
+            a.number = static_cast<int>(s.Int(0));
+            a.started_at = s.Int(1);
+            a.duration_ms = s.Int(2);
+            if (auto v = s.OptInt(3)) a.status = static_cast<int>(*v);
+            a.error = static_cast<AttemptError>(s.Int(4));
+            a.response_snippet = s.Text(5);
+            d.attempts.push_back(std::move(a));
+        }
+        return d;
+    }
+
+    void InvalidateMatchCache() {
+        std::lock_guard lock(match_mu_);
+        match_cache_.clear();
+    }
+
+    // Called with wmu_ held.
+    Result<std::shared_ptr<const std::vector<MatchInfo>>> MatchersFor(const SiteId& site) {
+        {
+            std::lock_guard lock(match_mu_);
+            if (auto it = match_cache_.find(site); it != match_cache_.end()) return it->second;
+        }
+        auto st = w_.Prepare(
+            "SELECT id, events, send_everything, entities, ordering FROM webhooks WHERE site = ? AND enabled = 1");
+        if (!st) return Fail(st.error());
+        auto list = std::make_shared<std::vector<MatchInfo>>();
+        {
+            Stmt s(*st);
+            s.BindAll(site);
+            while (s.Step() == SQLITE_ROW) {
+                MatchInfo m;
+                m.id = WebhookId(s.Text(0));
+                m.events = static_cast<EventMask>(s.Int(1));
+                m.everything = s.Int(2) != 0;
+                m.entities = SplitList(s.Text(3));
+                std::sort(m.entities.begin(), m.entities.end());
+                m.ordering = static_cast<Ordering>(s.Int(4));
+                list->push_back(std::move(m));
+            }
+        }
+        std::lock_guard lock(match_mu_);
+        match_cache_[site] = list;
+        return std::shared_ptr<const std::vector<MatchInfo>>(list);
+    }
+
+    // One job inside the group transaction; wmu_ held.
+    Result<IngestResult> IngestOne(IngestJob& job) {
+        IngestResult res;
+        if (job.key) {
+            auto st = w_.Prepare("SELECT ids FROM idempotency WHERE site = ? AND key = ?");
+            if (!st) return Fail(st.error());
+            Stmt s(*st);
+            s.BindAll(*job.site, *job.key);
+            if (s.Step() == SQLITE_ROW) {
+                for (auto& id : SplitList(s.Text(0))) res.ids.emplace_back(std::move(id));
+                res.replayed = true;
+                return res;
+            }
+        }
+        auto matchers = MatchersFor(*job.site);
+        if (!matchers) return Fail(matchers.error());
+        for (ChangeEvent& e : *job.events) {
+            e.id = NewTypedId<EventId>(kEventPrefix);
+            e.created_at = job.now;
+            if (auto r = Run(w_,
+                             "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
+                             "VALUES (?,?,?,?,?,?,?)",
+                             e.id.str(), *job.site, static_cast<int>(e.type), e.entity, e.entity_id.text,
+                             e.entity_id.is_number, job.now);
+                !r) {
+                return Fail(r.error());
+            }
+            res.ids.push_back(e.id);
+            for (const MatchInfo& m : **matchers) {
+                if ((m.events & Bit(e.type)) == 0) continue;
+                if (!m.everything && !std::binary_search(m.entities.begin(), m.entities.end(), e.entity)) continue;
+                std::optional<std::string> order_key;
+                if (m.ordering == Ordering::kEntity) order_key = e.entity + "/" + e.entity_id.text;
+                if (auto r = Run(w_,
+                                 "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, "
+                                 "entity_num, state, next_at, order_key, created_at, updated_at) "
+                                 "VALUES (?,?,?,?,?,?,?,?,0,?,?,?,?)",
+                                 NewId(kDeliveryPrefix), *job.site, m.id.str(), e.id.str(), static_cast<int>(e.type),
+                                 e.entity, e.entity_id.text, e.entity_id.is_number, job.now, order_key, job.now,
+                                 job.now);
+                    !r) {
+                    return Fail(r.error());
+                }
+                ++res.deliveries;
+            }
+        }
+        if (job.key) {
+            std::vector<std::string> ids;
+            for (const auto& id : res.ids) ids.push_back(id.str());
+            if (auto r = Run(w_, "INSERT INTO idempotency(site, key, ids, created_at) VALUES (?,?,?,?)", *job.site,
+                             *job.key, JoinList(ids), job.now);
+                !r) {
+                return Fail(r.error());
+            }
+        }
+        return res;
+    }
+
+    void CommitIngest(std::vector<IngestJob*>& batch) {
+        std::lock_guard lock(wmu_);
+        auto fail_all = [&](const Error& e) {
+            for (auto* j : batch) j->result = Fail(e);
+        };
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return fail_all(r.error());
+        for (auto* j : batch) {
+            if (auto r = w_.Exec("SAVEPOINT job"); !r) {
+                j->result = Fail(r.error());
+                continue;
+            }
+            j->result = IngestOne(*j);
+            if (!j->result) {
+                (void)w_.Exec("ROLLBACK TO job");
+            }
+            (void)w_.Exec("RELEASE job");
+        }
+        if (auto r = w_.Exec("COMMIT"); !r) {
+            (void)w_.Exec("ROLLBACK");
+            InvalidateMatchCache();
+            return fail_all(r.error());
+        }
+    }
+
+    crypto::SecretBox box_;
+    std::mutex wmu_;  // guards w_ (all writes)
+    Db w_;
+    std::mutex rmu_;  // guards r_ (reads for the API)
+    Db r_;
+    std::mutex match_mu_;
+    std::unordered_map<SiteId, std::shared_ptr<const std::vector<MatchInfo>>> match_cache_;
+
+    std::mutex ingest_mu_;
+    std::condition_variable ingest_cv_;
+    std::vector<IngestJob*> ingest_queue_;
+    bool ingest_leader_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, crypto::SecretBox box) {
+    auto store = std::make_unique<SqliteStore>(std::move(box));
+    if (auto r = store->Init(options); !r) return Fail(r.error());
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<int> MigrateSqlite(const std::string& path) {
+    Db db;
+    if (auto r = db.Open(path, true, "FULL", 5000); !r) return Fail(r.error());
+    int version = 0;
+    if (auto r = Migrate(db, &version); !r) return Fail(r.error());
+    return version;
+}
+
+}  // namespace hookd::store

@@ -1,0 +1,28 @@
+#pragma once
+// The embedded store: one SQLite file in WAL mode.
+//
+// Durability: with synchronous=FULL (the default) a commit survives power loss; with
+// NORMAL it survives a crash of the process but may lose the last commits on power loss.
+// Writes go through one connection; concurrent Ingest calls are grouped into one
+// transaction (group commit), so one fsync acknowledges many requests.
+#include <memory>
+#include <string>
+
+#include "core/crypto.hpp"
+#include "store/store.hpp"
+
+namespace hookd::store {
+
+struct SqliteOptions {
+    std::string path;                  //!< the database file (its folder must exist)
+    std::string synchronous = "FULL";  //!< FULL (power-loss safe) or NORMAL (crash safe)
+    int busy_timeout_ms = 5000;        //!< how long a write waits for a lock before kUnavailable
+};
+
+//! Opens the database, applies pending migrations and returns the store.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, crypto::SecretBox box);
+
+//! Applies pending migrations only; returns the schema version reached.
+Result<int> MigrateSqlite(const std::string& path);
+
+}  // namespace hookd::store

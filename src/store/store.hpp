@@ -1,0 +1,155 @@
+#pragma once
+// The store: hookd's only durable state, and the delivery queue (rows, not a broker).
+// One interface, implemented by SqliteStore (embedded default) and, later, PostgreSQL.
+//
+// Thread-safety: every method may be called from any thread.
+// Errors: kNotFound for a missing resource (scoped by site), kConflict for a duplicate,
+// kUnavailable when the database cannot commit (busy past the timeout, disk full,
+// read-only), kInternal otherwise.
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/domain.hpp"
+#include "core/result.hpp"
+
+namespace hookd::store {
+
+enum class Role : std::uint8_t { kOperator, kAdmin, kPublisher };
+[[nodiscard]] std::string_view ToString(Role r);
+[[nodiscard]] std::optional<Role> ParseRole(std::string_view s);
+
+struct Site {
+    SiteId id;
+    std::string name;
+    TimeMs created_at = 0;
+};
+
+struct Token {
+    TokenId id;
+    std::optional<SiteId> site;  //!< nullopt for operator tokens
+    Role role = Role::kAdmin;
+    std::string name;
+    TimeMs created_at = 0;
+};
+
+//! Cursor pagination, newest first. `cursor` is the last id of the previous page.
+struct PageRequest {
+    std::optional<std::string> cursor;
+    int limit = 50;
+};
+
+template <typename T>
+struct Page {
+    std::vector<T> items;
+    std::optional<std::string> next_cursor;
+};
+
+struct DeliveryFilter {
+    std::optional<DeliveryState> state;
+    std::optional<TimeMs> since;  //!< created_at >= since
+    std::optional<TimeMs> until;  //!< created_at < until
+};
+
+struct IngestResult {
+    std::vector<EventId> ids;  //!< in request order
+    std::size_t deliveries = 0;
+    bool replayed = false;  //!< answered from the idempotency record
+};
+
+//! A delivery claimed for sending; the claim is a lease that expires at `lease_until`.
+struct Claimed {
+    Delivery delivery;  //!< without attempts
+    std::int64_t seq = 0;
+    TimeMs webhook_updated_at = 0;
+};
+
+//! The outcome of one attempt, to be recorded with the delivery's new state.
+struct Outcome {
+    std::int64_t seq = 0;
+    Attempt attempt;
+    DeliveryState state = DeliveryState::kPending;  //!< pending = retry at next_attempt_at
+    std::optional<TimeMs> next_attempt_at;
+    std::optional<std::string> disable_webhook_reason;  //!< set to disable the webhook now (410)
+    WebhookId webhook_id;
+};
+
+struct QueueStats {
+    std::int64_t pending = 0;
+};
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    // --- sites and tokens ---
+    virtual Status CreateSite(const Site& site) = 0;
+    virtual Result<Site> GetSite(const SiteId& id) = 0;
+    virtual Result<Page<Site>> ListSites(const PageRequest& page) = 0;
+    //! `hash` is the SHA-256 hex of the token's secret; the secret itself is never stored.
+    virtual Status CreateToken(const Token& token, std::string_view hash) = 0;
+    //! The live (not revoked) token with this hash.
+    virtual Result<Token> FindToken(std::string_view hash) = 0;
+    virtual Result<Page<Token>> ListTokens(const SiteId& site, const PageRequest& page) = 0;
+    virtual Status RevokeToken(const SiteId& site, const TokenId& id, TimeMs now) = 0;
+    virtual Result<bool> HasOperatorToken() = 0;
+
+    // --- webhooks ---
+    virtual Status CreateWebhook(const Webhook& webhook) = 0;
+    virtual Result<Webhook> GetWebhook(const SiteId& site, const WebhookId& id) = 0;
+    //! Any site; for the dispatcher's cache.
+    virtual Result<Webhook> GetWebhookById(const WebhookId& id) = 0;
+    virtual Result<Page<Webhook>> ListWebhooks(const SiteId& site, const PageRequest& page) = 0;
+    virtual Status UpdateWebhook(const Webhook& webhook) = 0;
+    //! Deletes the webhook and cancels its pending deliveries.
+    virtual Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) = 0;
+    //! Disables a webhook unless it is already disabled (auto-disable, 410 Gone).
+    virtual Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) = 0;
+
+    // --- events ---
+    //! Durably commits the events and one pending delivery per matching enabled webhook
+    //! of the site, in one transaction (grouped with concurrent callers). Returns only
+    //! after the commit. With an idempotency key already seen for the site, returns the
+    //! first call's ids and writes nothing.
+    virtual Result<IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
+                                        std::optional<std::string> idempotency_key, TimeMs now) = 0;
+
+    // --- deliveries, for the API ---
+    virtual Result<Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& webhook,
+                                                  const DeliveryFilter& filter, const PageRequest& page) = 0;
+    virtual Result<Delivery> GetDelivery(const SiteId& site, const DeliveryId& id) = 0;  //!< with attempts
+    //! Makes the delivery pending and due now (also a failed or cancelled one).
+    virtual Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) = 0;
+    //! Makes every delivery of the webhook matching `filter` pending and due now.
+    virtual Result<std::int64_t> Replay(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& filter,
+                                        TimeMs now) = 0;
+    //! Records a test message as a delivery that the dispatcher will not pick up.
+    virtual Result<Claimed> CreateTestDelivery(const Webhook& webhook, EventType type, std::string_view entity,
+                                               const EntityId& entity_id, TimeMs now) = 0;
+
+    // --- the queue, for the dispatcher ---
+    //! Leases up to `limit` due deliveries of enabled webhooks, oldest due first, skipping
+    //! webhooks in `skip` and deliveries that wait behind an earlier one (ordering).
+    //! A lease that is not completed by `now + lease_ms` makes the delivery due again.
+    virtual Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
+                                               std::span<const WebhookId> skip) = 0;
+    //! Records attempts and new states in one transaction.
+    virtual Status Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
+    //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
+    virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;
+    //! The earliest next attempt time among pending deliveries, if any.
+    virtual Result<std::optional<TimeMs>> NextDue() = 0;
+    virtual Result<QueueStats> Stats() = 0;
+    //! Deletes up to `batch` final deliveries (and their attempts) created before `before`.
+    virtual Result<std::int64_t> Purge(TimeMs before, int batch) = 0;
+    //! Checks that the master key opens this database's secrets (recording a check
+    //! value on first use). Errors with a clear message when the key is wrong.
+    virtual Status VerifyMasterKey() = 0;
+    //! Whether the database answers.
+    virtual bool Ping() = 0;
+};
+
+}  // namespace hookd::store
