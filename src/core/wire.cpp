@@ -54,7 +54,7 @@ std::string PostBody(EventType type, std::string_view entity, const EntityId& id
 }
 
 Result<std::string> JoinGetUrl(std::string_view payload_url, std::string_view suffix) {
-    auto parsed = boost::urls::parse_absolute_uri(payload_url);
+    auto parsed = boost::urls::parse_uri(payload_url);
     if (!parsed) return Fail(Error::Invalid("payload URL does not parse"));
     boost::urls::url u(*parsed);
     std::string path(u.encoded_path());
@@ -68,7 +68,7 @@ Result<std::string> JoinGetUrl(std::string_view payload_url, std::string_view su
 std::optional<std::string> CheckPayloadUrl(std::string_view url) {
     if (url.empty()) return "is required";
     if (url.size() > 2048) return "must be at most 2048 characters";
-    auto parsed = boost::urls::parse_absolute_uri(url);
+    auto parsed = boost::urls::parse_uri(url);
     if (!parsed) return "must be an absolute http:// or https:// URL";
     const auto scheme = parsed->scheme_id();
     if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
@@ -83,7 +83,7 @@ std::optional<std::string> CheckPayloadUrl(std::string_view url) {
 }
 
 std::string HostOf(std::string_view url) {
-    auto parsed = boost::urls::parse_absolute_uri(url);
+    auto parsed = boost::urls::parse_uri(url);
     if (!parsed) return {};
     std::string host(parsed->encoded_host_address());
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);

@@ -470,18 +470,12 @@ public:
     Result<std::int64_t> Purge(TimeMs before, int batch) override {
         std::lock_guard lock(wmu_);
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
-        auto r = Run(w_,
-                     "CREATE TEMP TABLE IF NOT EXISTS purge_seq(seq INTEGER PRIMARY KEY); DELETE FROM purge_seq;");
-        r = r ? Run(w_,
-                    "INSERT INTO purge_seq SELECT seq FROM deliveries WHERE created_at < ? AND state <> 0 "
-                    "ORDER BY created_at LIMIT ?",
-                    before, batch)
-              : r;
-        r = r ? Run(w_, "DELETE FROM attempts WHERE delivery_seq IN (SELECT seq FROM purge_seq)") : r;
-        r = r ? Run(w_, "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM purge_seq)") : r;
+        const char* kPick = "SELECT seq FROM deliveries WHERE created_at < ?1 AND state <> 0 ORDER BY seq LIMIT ?2";
+        auto r = Run(w_, std::string("DELETE FROM attempts WHERE delivery_seq IN (") + kPick + ")", before, batch);
+        r = r ? Run(w_, std::string("DELETE FROM deliveries WHERE seq IN (") + kPick + ")", before, batch) : r;
         const auto n = static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
         r = r ? Run(w_,
-                    "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE created_at < ? LIMIT ?)", before,
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ? LIMIT ?)", before,
                     batch)
               : r;
         r = r ? Run(w_, "DELETE FROM idempotency WHERE created_at < ?", before) : r;

@@ -1,0 +1,158 @@
+#include "api/api.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "api/openapi_doc.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace hookd::api {
+namespace {
+
+namespace json = boost::json;
+
+class ApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto s = store::OpenSqliteStore({dir_.File("hookd.db"), "NORMAL", 2000},
+                                        *crypto::SecretBox::Create(std::string(32, 'k')));
+        ASSERT_TRUE(s);
+        store_ = std::move(*s);
+        catalogue_ = *Catalogue::Parse(
+            R"({"entities":[{"name":"Agreement","description":"a"},{"name":"Room","description":"r"}]})");
+        dispatcher_ = std::make_unique<delivery::Dispatcher>(*store_, metrics_, clock_, DefaultRandomSource(),
+                                                             delivery::DispatcherOptions{});
+        ApiOptions o;
+        o.operator_token = "op";
+        api_ = std::make_unique<Api>(*store_, *dispatcher_, catalogue_, metrics_, clock_, o);
+    }
+
+    HttpResponse Call(const std::string& method, const std::string& target, const std::string& token,
+                      const std::string& body = "") {
+        HttpRequest r;
+        r.method = method;
+        const auto q = target.find('?');
+        r.path = target.substr(0, q);
+        if (q != std::string::npos) r.query = target.substr(q + 1);
+        r.body = body;
+        if (!token.empty()) r.headers.emplace_back("authorization", "Bearer " + token);
+        return api_->Handle(r);
+    }
+
+    static json::value Body(const HttpResponse& r) { return json::parse(r.body); }
+
+    std::string Token(const std::string& site, const std::string& role) {
+        auto r = Call("POST", "/v1/sites/" + site + "/tokens", "op", R"({"role":")" + role + R"("})");
+        EXPECT_EQ(r.status, 201) << r.body;
+        return std::string(Body(r).at("token").as_string());
+    }
+
+    testing::TempDir dir_;
+    testing::ManualClock clock_{1'700'000'000'000};
+    Metrics metrics_;
+    Catalogue catalogue_ = *Catalogue::Parse(R"({"entities":[{"name":"X"}]})");
+    std::unique_ptr<store::Store> store_;
+    std::unique_ptr<delivery::Dispatcher> dispatcher_;
+    std::unique_ptr<Api> api_;
+};
+
+TEST_F(ApiTest, EveryRouteIsInTheOpenApiDocument) {
+    auto doc = json::parse(OpenApiDocument());
+    EXPECT_EQ(std::string(doc.at("openapi").as_string()).substr(0, 3), "3.1");
+    const auto& paths = doc.at("paths").as_object();
+    for (const auto& route : api_->RouteList()) {
+        const auto space = route.find(' ');
+        std::string method = route.substr(0, space);
+        const std::string path = route.substr(space + 1);
+        for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        ASSERT_TRUE(paths.contains(path)) << path << " is not documented";
+        EXPECT_TRUE(paths.at(path).as_object().contains(method)) << route << " is not documented";
+    }
+    // And nothing documented is missing from the server.
+    std::size_t documented = 0;
+    for (const auto& [path, item] : paths) {
+        for (const char* m : {"get", "post", "patch", "delete", "put"}) documented += item.as_object().contains(m);
+    }
+    EXPECT_EQ(documented, api_->RouteList().size());
+}
+
+TEST_F(ApiTest, AuthRolesAndSiteIsolation) {
+    EXPECT_EQ(Call("GET", "/v1/me", "").status, 401);
+    EXPECT_EQ(Call("GET", "/v1/me", "nope").status, 401);
+    EXPECT_EQ(Call("POST", "/v1/sites", "op", R"({"id":"acme","name":"Acme"})").status, 201);
+    EXPECT_EQ(Call("POST", "/v1/sites", "op", R"({"id":"beta","name":"Beta"})").status, 201);
+    EXPECT_EQ(Call("POST", "/v1/sites", "op", R"({"id":"acme","name":"Again"})").status, 409);
+    const auto admin = Token("acme", "admin");
+    const auto publisher = Token("acme", "publisher");
+    const auto beta_admin = Token("beta", "admin");
+    auto me = Body(Call("GET", "/v1/me", admin));
+    EXPECT_EQ(me.at("role"), "admin");
+    EXPECT_EQ(me.at("site"), "acme");
+    EXPECT_TRUE(Body(Call("GET", "/v1/me", "op")).at("site").is_null());
+    EXPECT_EQ(Call("GET", "/v1/sites", admin).status, 403);
+    EXPECT_EQ(Call("GET", "/v1/sites/beta/webhooks", admin).status, 403);
+    EXPECT_EQ(Call("GET", "/v1/sites/acme/webhooks", publisher).status, 403);
+    EXPECT_EQ(Call("POST", "/v1/sites/acme/events", admin, R"({"event":"CREATE","entity":"Room","entityId":1})").status,
+              403);
+    auto created = Call("POST", "/v1/sites/acme/webhooks", admin,
+                        R"({"payloadUrl":"https://example.com/h","secret":"s3cret","events":["CREATE"],"sendEverything":true})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id(Body(created).at("id").as_string());
+    EXPECT_EQ(Body(created).at("secret"), "********");
+    EXPECT_EQ(Call("GET", "/v1/sites/acme/webhooks/" + id, admin).status, 200);
+    EXPECT_EQ(Call("GET", "/v1/sites/beta/webhooks/" + id, beta_admin).status, 404);
+    // Revocation takes effect at once.
+    const std::string token_id(Body(Call("GET", "/v1/me", admin)).at("tokenId").as_string());
+    EXPECT_EQ(Call("DELETE", "/v1/sites/acme/tokens/" + token_id, "op").status, 204);
+    EXPECT_EQ(Call("GET", "/v1/me", admin).status, 401);
+}
+
+TEST_F(ApiTest, ValidationErrorsAreProblemDocumentsAndChangeNothing) {
+    ASSERT_EQ(Call("POST", "/v1/sites", "op", R"({"id":"acme","name":"Acme"})").status, 201);
+    const auto admin = Token("acme", "admin");
+    const auto publisher = Token("acme", "publisher");
+    auto bad = Call("POST", "/v1/sites/acme/webhooks", admin,
+                    R"({"payloadUrl":"ftp://x","events":["NOPE"],"method":"PUT","entities":["Unknown"]})");
+    EXPECT_EQ(bad.status, 422);
+    EXPECT_EQ(bad.content_type, "application/problem+json");
+    auto errors = Body(bad).at("errors").as_array();
+    std::set<std::string> fields;
+    for (const auto& e : errors) fields.insert(std::string(e.at("field").as_string()));
+    EXPECT_TRUE(fields.count("payloadUrl"));
+    EXPECT_TRUE(fields.count("events[0]"));
+    EXPECT_TRUE(fields.count("method"));
+    EXPECT_TRUE(fields.count("entities[0]"));
+    EXPECT_EQ(Call("POST", "/v1/sites/acme/webhooks", admin, "{not json").status, 400);
+    // Literal private addresses are refused without --allow-private-network.
+    auto priv = Call("POST", "/v1/sites/acme/webhooks", admin,
+                     R"({"payloadUrl":"http://169.254.169.254/","events":["CREATE"],"sendEverything":true})");
+    EXPECT_EQ(priv.status, 422);
+    EXPECT_TRUE(Body(Call("GET", "/v1/sites/acme/webhooks", admin)).at("data").as_array().empty());
+    // A batch is all or nothing and names the bad index.
+    auto batch = Call("POST", "/v1/sites/acme/events", publisher,
+                      R"({"events":[{"event":"CREATE","entity":"Room","entityId":1},)"
+                      R"({"event":"CREATE","entity":"Nope","entityId":2}]})");
+    EXPECT_EQ(batch.status, 422);
+    EXPECT_NE(batch.body.find("events[1].entity"), std::string::npos);
+    EXPECT_EQ(store_->Stats()->pending, 0);
+    auto neg = Call("POST", "/v1/sites/acme/events", publisher, R"({"event":"CREATE","entity":"Room","entityId":-1})");
+    EXPECT_EQ(neg.status, 422);
+    auto ok = Call("POST", "/v1/sites/acme/events", publisher, R"({"event":"create","entity":"room","entityId":"a-1"})");
+    EXPECT_EQ(ok.status, 202) << ok.body;
+    EXPECT_EQ(Body(ok).at("accepted"), 1);
+}
+
+TEST_F(ApiTest, UnknownRoutesAndMethods) {
+    EXPECT_EQ(Call("GET", "/v1/nothing", "op").status, 404);
+    EXPECT_EQ(Call("PUT", "/v1/sites", "op").status, 405);
+    EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
+    auto metrics = Call("GET", "/metrics", "");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.body.find("hookd_queue_depth"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookd::api

@@ -1,0 +1,253 @@
+#include <gtest/gtest.h>
+
+#include "core/address_guard.hpp"
+#include "core/catalogue.hpp"
+#include "core/crypto.hpp"
+#include "core/domain.hpp"
+#include "core/ids.hpp"
+#include "core/retry_schedule.hpp"
+#include "core/signature.hpp"
+#include "core/time.hpp"
+#include "core/wire.hpp"
+
+namespace hookd {
+namespace {
+
+TEST(Signature, SeedTestVector) {
+    EXPECT_EQ(signature::Legacy("mySecret", "CREATE", "Agreement", "25"),
+              "6206491ddab1218e7d6a9c8b3fbaa43da7858ee678dc6cd53a4dcabf0216568e");
+    EXPECT_TRUE(signature::VerifyLegacy("mySecret", "CREATE", "Agreement", "25",
+                                        "6206491DDAB1218E7D6A9C8B3FBAA43DA7858EE678DC6CD53A4DCABF0216568E"));
+    EXPECT_FALSE(signature::VerifyLegacy("mySecret", "CREATE", "Agreement", "26",
+                                         "6206491ddab1218e7d6a9c8b3fbaa43da7858ee678dc6cd53a4dcabf0216568e"));
+}
+
+TEST(Signature, StandardWebhooksKnownAnswer) {
+    // Reference values from the Standard Webhooks specification's test vector.
+    const auto key = crypto::Base64Decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    ASSERT_TRUE(key);
+    EXPECT_EQ(signature::Standard(*key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})"),
+              "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    EXPECT_EQ(signature::StandardSecret("mySecret"), "whsec_bXlTZWNyZXQ=");
+}
+
+TEST(Signature, HeaderCarriesEverySecretAndVerifiesEither) {
+    std::vector<std::string_view> secrets{"new", "old"};
+    const auto header = signature::StandardHeader(secrets, "dlv_1", 100, "body");
+    EXPECT_NE(header.find(' '), std::string::npos);
+    EXPECT_TRUE(signature::VerifyStandard("new", "dlv_1", 100, "body", header));
+    EXPECT_TRUE(signature::VerifyStandard("old", "dlv_1", 100, "body", header));
+    EXPECT_FALSE(signature::VerifyStandard("other", "dlv_1", 100, "body", header));
+    EXPECT_FALSE(signature::VerifyStandard("new", "dlv_1", 101, "body", header));
+}
+
+TEST(Wire, PostBodyIsByteExact) {
+    EXPECT_EQ(wire::PostBody(EventType::kCreate, "Agreement", {"25", true}),
+              R"({"event":"CREATE","entity":"Agreement","entityId":25})");
+    EXPECT_EQ(wire::PostBody(EventType::kArchive, "Room", {"r-1.a", false}),
+              R"({"event":"ARCHIVE","entity":"Room","entityId":"r-1.a"})");
+}
+
+TEST(Wire, GetUrlJoinsWithExactlyOneSlash) {
+    const std::string suffix = "/CREATE/Agreement/25";
+    EXPECT_EQ(*wire::JoinGetUrl("http://h/hooks", suffix), "http://h/hooks/CREATE/Agreement/25");
+    EXPECT_EQ(*wire::JoinGetUrl("http://h/hooks/", suffix), "http://h/hooks/CREATE/Agreement/25");
+    EXPECT_EQ(*wire::JoinGetUrl("http://h/hooks//", suffix), "http://h/hooks/CREATE/Agreement/25");
+    EXPECT_EQ(*wire::JoinGetUrl("http://h", suffix), "http://h/CREATE/Agreement/25");
+    EXPECT_EQ(*wire::JoinGetUrl("http://h/", suffix), "http://h/CREATE/Agreement/25");
+    EXPECT_EQ(*wire::JoinGetUrl("http://h:81/a/b?x=1&y=2", suffix), "http://h:81/a/b/CREATE/Agreement/25?x=1&y=2");
+    EXPECT_EQ(*wire::JoinGetUrl("https://h/a/?x=1#frag", suffix), "https://h/a/CREATE/Agreement/25?x=1");
+}
+
+TEST(Wire, PathSegmentsArePercentEncoded) {
+    EXPECT_EQ(wire::PathSuffix(EventType::kUpdate, "Room", {"a.b_c~d-e", false}), "/UPDATE/Room/a.b_c~d-e");
+    EXPECT_EQ(wire::PathSuffix(EventType::kUpdate, "Room", {"a b", false}), "/UPDATE/Room/a%20b");
+}
+
+TEST(Wire, BuildSignsBothWays) {
+    std::vector<std::string_view> secrets{"mySecret"};
+    auto post = wire::Build(HttpMethod::kPost, "http://h/x", "dlv_A", EventType::kCreate, "Agreement", {"25", true},
+                            secrets, 1700000000);
+    ASSERT_TRUE(post);
+    auto header = [&](const wire::Request& r, std::string_view name) {
+        for (const auto& [k, v] : r.headers) {
+            if (k == name) return v;
+        }
+        return std::string();
+    };
+    EXPECT_EQ(header(*post, "x-ioffice-signature"), "6206491ddab1218e7d6a9c8b3fbaa43da7858ee678dc6cd53a4dcabf0216568e");
+    EXPECT_EQ(header(*post, "webhook-id"), "dlv_A");
+    EXPECT_EQ(header(*post, "webhook-timestamp"), "1700000000");
+    EXPECT_EQ(header(*post, "webhook-signature"), signature::Standard("mySecret", "dlv_A", 1700000000, post->body));
+    EXPECT_EQ(header(*post, "Content-Type"), "application/json");
+    auto get = wire::Build(HttpMethod::kGet, "http://h/x?q=1", "dlv_A", EventType::kCreate, "Agreement",
+                           {"25", true}, secrets, 1700000000);
+    ASSERT_TRUE(get);
+    EXPECT_EQ(get->url, "http://h/x/CREATE/Agreement/25?q=1");
+    EXPECT_TRUE(get->body.empty());
+    EXPECT_EQ(header(*get, "webhook-signature"),
+              signature::Standard("mySecret", "dlv_A", 1700000000, "/CREATE/Agreement/25"));
+}
+
+TEST(Wire, PayloadUrlChecks) {
+    EXPECT_FALSE(wire::CheckPayloadUrl("https://example.com/hook"));
+    EXPECT_FALSE(wire::CheckPayloadUrl("http://example.com:8080"));
+    EXPECT_TRUE(wire::CheckPayloadUrl("ftp://example.com/"));
+    EXPECT_TRUE(wire::CheckPayloadUrl("example.com/hook"));
+    EXPECT_TRUE(wire::CheckPayloadUrl("http:///nohost"));
+    EXPECT_TRUE(wire::CheckPayloadUrl("http://user:pw@example.com/"));
+    EXPECT_TRUE(wire::CheckPayloadUrl(""));
+    EXPECT_TRUE(wire::CheckPayloadUrl("http://exa mple.com/"));
+    EXPECT_TRUE(wire::CheckPayloadUrl("http://example.com/" + std::string(3000, 'a')));
+}
+
+TEST(RetrySchedule, ParsesAndCountsAttempts) {
+    auto s = RetrySchedule::Parse("0s,1s,2m,1h");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->attempts(), 4u);
+    EXPECT_EQ(s->delays(), (std::vector<DurationMs>{0, 1000, 120000, 3600000}));
+    EXPECT_FALSE(RetrySchedule::Parse(""));
+    EXPECT_FALSE(RetrySchedule::Parse("1s,,2s"));
+    EXPECT_FALSE(RetrySchedule::Parse("5x"));
+    EXPECT_EQ(RetrySchedule::Default().attempts(), 11u);
+}
+
+TEST(RetrySchedule, JitterIsBoundedAndInjected) {
+    const RetrySchedule s({0, 10'000, 20'000});
+    const RandomSource low = [] { return 0.0; };
+    const RandomSource mid = [] { return 0.5; };
+    const RandomSource high = [] { return 0.999999; };
+    EXPECT_EQ(*s.NextDelay(1, mid), 10'000);
+    EXPECT_EQ(*s.NextDelay(1, low), 9'000);
+    EXPECT_EQ(*s.NextDelay(1, high), 11'000);
+    EXPECT_EQ(*s.NextDelay(2, mid), 20'000);
+    EXPECT_FALSE(s.NextDelay(3, mid));  // three attempts made: exhausted
+    // Retry-After raises the delay, capped at one hour.
+    EXPECT_EQ(*s.NextDelay(1, mid, 60'000), 60'000);
+    EXPECT_EQ(*s.NextDelay(1, mid, 1'000), 10'000);
+    EXPECT_EQ(*s.NextDelay(1, mid, 99'000'000), RetrySchedule::kMaxRetryAfter);
+}
+
+TEST(AddressGuard, OddLiteralFormsAreCaught) {
+    for (const char* host : {"127.0.0.1", "127.1", "0x7f.1", "2130706433", "0177.0.0.1", "017700000001", "::1",
+                             "[::1]", "::ffff:127.0.0.1", "[::ffff:7f00:1]", "0.0.0.0", "0", "10.1.2.3",
+                             "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "224.0.0.1",
+                             "255.255.255.255", "fc00::1", "fd12:3456::1", "fe80::1", "ff02::1", "::",
+                             "64:ff9b::7f00:1", "240.0.0.1"}) {
+        auto ip = ParseLiteralHost(host);
+        ASSERT_TRUE(ip) << host;
+        EXPECT_TRUE(IsNonPublic(*ip)) << host;
+    }
+    for (const char* host : {"8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "93.184.216.34", "[2001:4860::8888]"}) {
+        auto ip = ParseLiteralHost(host);
+        ASSERT_TRUE(ip) << host;
+        EXPECT_FALSE(IsNonPublic(*ip)) << host;
+    }
+    EXPECT_FALSE(ParseLiteralHost("example.com"));
+    EXPECT_FALSE(ParseLiteralHost("1.2.3.4.5"));
+    EXPECT_FALSE(ParseLiteralHost("256.1.1.1"));
+}
+
+TEST(AddressGuard, PolicyAllowList) {
+    auto lo = *ParseLiteralHost("127.0.0.1");
+    auto ten = *ParseLiteralHost("10.0.0.5");
+    EXPECT_FALSE(AddressPolicy().Allows(lo));
+    EXPECT_TRUE(AddressPolicy(true, {}).Allows(lo));
+    AddressPolicy p(false, {*Cidr::Parse("10.0.0.0/24")});
+    EXPECT_TRUE(p.Allows(ten));
+    EXPECT_FALSE(p.Allows(lo));
+    EXPECT_TRUE(p.Allows(*ParseLiteralHost("8.8.8.8")));
+    EXPECT_FALSE(Cidr::Parse("10.0.0.0/33"));
+    EXPECT_FALSE(Cidr::Parse("nonsense"));
+}
+
+TEST(Time, FormatsAndParsesRfc3339) {
+    EXPECT_EQ(FormatTime(0), "1970-01-01T00:00:00.000Z");
+    EXPECT_EQ(FormatTime(1700000000123), "2023-11-14T22:13:20.123Z");
+    EXPECT_EQ(*ParseTime("2023-11-14T22:13:20.123Z"), 1700000000123);
+    EXPECT_EQ(*ParseTime("2023-11-14T23:13:20+01:00"), 1700000000000);
+    EXPECT_EQ(*ParseTime("2023-11-14T22:13:20.5Z"), 1700000000500);
+    EXPECT_FALSE(ParseTime("2023-11-14"));
+    EXPECT_FALSE(ParseTime("2023-13-14T22:13:20Z"));
+    EXPECT_FALSE(ParseTime("yesterday"));
+    EXPECT_EQ(*ParseDuration("1500ms"), 1500);
+    EXPECT_EQ(*ParseDuration("2m"), 120000);
+    EXPECT_EQ(*ParseDuration("30d"), 30LL * 86400000);
+    EXPECT_FALSE(ParseDuration("m"));
+    EXPECT_FALSE(ParseDuration("-1s"));
+}
+
+TEST(Ids, PrefixedSortedAndWellFormed) {
+    std::string prev;
+    for (int i = 0; i < 1000; ++i) {
+        auto id = NewId(kDeliveryPrefix);
+        EXPECT_TRUE(IsWellFormedId(id, kDeliveryPrefix)) << id;
+        EXPECT_LT(prev, id);
+        prev = id;
+    }
+    EXPECT_TRUE(IsValidSiteId("acme"));
+    EXPECT_TRUE(IsValidSiteId("a-1"));
+    EXPECT_FALSE(IsValidSiteId("-a"));
+    EXPECT_FALSE(IsValidSiteId("Acme"));
+    EXPECT_FALSE(IsValidSiteId(std::string(64, 'a')));
+}
+
+TEST(Domain, MatchingAndParsing) {
+    Webhook w;
+    w.events = Bit(EventType::kCreate) | Bit(EventType::kDelete);
+    w.entities = {"Agreement", "Room"};
+    EXPECT_TRUE(w.Matches(EventType::kCreate, "Agreement"));
+    EXPECT_FALSE(w.Matches(EventType::kUpdate, "Agreement"));
+    EXPECT_FALSE(w.Matches(EventType::kCreate, "Desk"));
+    w.send_everything = true;
+    EXPECT_TRUE(w.Matches(EventType::kDelete, "Desk"));
+    EXPECT_EQ(*ParseEventType("create"), EventType::kCreate);
+    EXPECT_EQ(*ParseEventType("Archive"), EventType::kArchive);
+    EXPECT_FALSE(ParseEventType("CREATED"));
+    EXPECT_EQ(*ParseMethod("get"), HttpMethod::kGet);
+    EXPECT_TRUE(IsValidEntityIdString("A-z_0.9~"));
+    EXPECT_FALSE(IsValidEntityIdString("a/b"));
+    EXPECT_FALSE(IsValidEntityIdString(std::string(129, 'a')));
+}
+
+TEST(Domain, RotatedSecretSignsDuringGraceOnly) {
+    Webhook w;
+    w.secret = "new";
+    w.old_secret = "old";
+    w.old_secret_until = 1000;
+    EXPECT_EQ(w.SigningSecrets(999).size(), 2u);
+    EXPECT_EQ(w.SigningSecrets(1000).size(), 1u);
+}
+
+TEST(Catalogue, ParsesAndMatchesCaseInsensitively) {
+    auto c = Catalogue::Parse(R"({"entities":[{"name":"Agreement","description":"a"},{"name":"WorkOrder"}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->Canonical("workorder"), "WorkOrder");
+    EXPECT_TRUE(c->Canonical("Nope").empty());
+    EXPECT_FALSE(Catalogue::Parse(R"({"entities":[{"name":"A"},{"name":"a"}]})"));
+    EXPECT_FALSE(Catalogue::Parse(R"({"entities":[]})"));
+    EXPECT_FALSE(Catalogue::Parse("not json"));
+}
+
+TEST(Crypto, SecretBoxRoundTripsAndRejectsWrongKey) {
+    auto box = crypto::SecretBox::Create(std::string(32, 'k'));
+    auto other = crypto::SecretBox::Create(std::string(32, 'x'));
+    ASSERT_TRUE(box && other);
+    const auto sealed = box->Seal("mySecret");
+    EXPECT_EQ(sealed.find("mySecret"), std::string::npos);
+    EXPECT_NE(sealed, box->Seal("mySecret"));  // random nonce
+    EXPECT_EQ(*box->Open(sealed), "mySecret");
+    EXPECT_FALSE(other->Open(sealed));
+    EXPECT_FALSE(crypto::SecretBox::Create("short"));
+}
+
+TEST(Crypto, Encodings) {
+    EXPECT_EQ(crypto::HexEncode("\x01\xff"), "01ff");
+    EXPECT_EQ(*crypto::HexDecode("01FF"), "\x01\xff");
+    EXPECT_EQ(crypto::Base64Encode("mySecret"), "bXlTZWNyZXQ=");
+    EXPECT_EQ(*crypto::Base64Decode("bXlTZWNyZXQ="), "mySecret");
+    EXPECT_EQ(crypto::Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace hookd

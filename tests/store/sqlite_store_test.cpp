@@ -1,0 +1,264 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "store/sqlite/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace hookd::store {
+namespace {
+
+constexpr TimeMs kT0 = 1'700'000'000'000;
+
+class SqliteStoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        store_ = Open(std::string(32, 'k'));
+        ASSERT_TRUE(store_->CreateSite({"acme", "Acme", kT0}));
+        ASSERT_TRUE(store_->CreateSite({"other", "Other", kT0}));
+    }
+
+    std::unique_ptr<Store> Open(const std::string& key) {
+        auto s = OpenSqliteStore({dir_.File("hookd.db"), "FULL", 200}, *crypto::SecretBox::Create(key));
+        EXPECT_TRUE(s) << (s ? "" : s.error().message);
+        return s ? std::move(*s) : nullptr;
+    }
+
+    Webhook MakeWebhook(const SiteId& site, std::vector<std::string> entities, Ordering ordering = Ordering::kNone) {
+        Webhook w;
+        w.id = NewTypedId<WebhookId>(kWebhookPrefix);
+        w.site = site;
+        w.payload_url = "http://127.0.0.1:9/hook";
+        w.secret = "mySecret";
+        w.events = Bit(EventType::kCreate) | Bit(EventType::kUpdate);
+        w.send_everything = entities.empty();
+        w.entities = std::move(entities);
+        w.ordering = ordering;
+        w.created_at = w.updated_at = kT0;
+        EXPECT_TRUE(store_->CreateWebhook(w));
+        return w;
+    }
+
+    static ChangeEvent Event(EventType t, std::string entity, std::string id) {
+        ChangeEvent e;
+        e.type = t;
+        e.entity = std::move(entity);
+        e.entity_id = EntityId{std::move(id), true};
+        return e;
+    }
+
+    testing::TempDir dir_;
+    std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, IngestCreatesOneDeliveryPerMatchingWebhook) {
+    auto agreements = MakeWebhook("acme", {"Agreement"});
+    auto everything = MakeWebhook("acme", {});
+    auto other_site = MakeWebhook("other", {});
+    auto r = store_->Ingest("acme",
+                            {Event(EventType::kCreate, "Agreement", "25"), Event(EventType::kCreate, "Room", "1"),
+                             Event(EventType::kDelete, "Agreement", "2")},
+                            std::nullopt, kT0);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->ids.size(), 3u);
+    EXPECT_EQ(r->deliveries, 3u);  // Agreement→2 webhooks, Room→everything, DELETE→none
+    auto a = store_->ListDeliveries("acme", agreements.id, {}, {});
+    ASSERT_TRUE(a);
+    ASSERT_EQ(a->items.size(), 1u);
+    EXPECT_EQ(a->items[0].entity, "Agreement");
+    EXPECT_EQ(a->items[0].event_id, r->ids[0]);
+    EXPECT_EQ(store_->ListDeliveries("acme", everything.id, {}, {})->items.size(), 2u);
+    EXPECT_TRUE(store_->ListDeliveries("other", other_site.id, {}, {})->items.empty());
+    // Scoped by site: another site cannot read them.
+    EXPECT_TRUE(store_->ListDeliveries("other", agreements.id, {}, {})->items.empty());
+    EXPECT_EQ(store_->GetDelivery("other", a->items[0].id).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, DisabledWebhooksGetNothing) {
+    auto w = MakeWebhook("acme", {});
+    w.enabled = false;
+    ASSERT_TRUE(store_->UpdateWebhook(w));
+    auto r = store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->deliveries, 0u);
+}
+
+TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstIds) {
+    MakeWebhook("acme", {});
+    auto first = store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "key-1", kT0);
+    auto again = store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "key-1", kT0);
+    auto other = store_->Ingest("other", {Event(EventType::kCreate, "Room", "1")}, "key-1", kT0);
+    ASSERT_TRUE(first && again && other);
+    EXPECT_EQ(first->ids, again->ids);
+    EXPECT_TRUE(again->replayed);
+    EXPECT_FALSE(other->replayed);
+    EXPECT_EQ(store_->Stats()->pending, 1);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentIngestIsGroupCommittedAndLosesNothing) {
+    MakeWebhook("acme", {});
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                if (store_->Ingest("acme", {Event(EventType::kCreate, "Room", std::to_string(t * 100 + i))},
+                                   std::nullopt, kT0)) {
+                    ++ok;
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(ok, 400);
+    EXPECT_EQ(store_->Stats()->pending, 400);
+}
+
+TEST_F(SqliteStoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2")},
+                               std::nullopt, kT0));
+    auto c = store_->Claim("n1", kT0, 30'000, 10, {});
+    ASSERT_TRUE(c);
+    ASSERT_EQ(c->size(), 2u);
+    // Leased: not claimable again until the lease expires.
+    EXPECT_TRUE(store_->Claim("n2", kT0 + 1000, 30'000, 10, {})->empty());
+    // Skipped webhooks are not claimed.
+    std::vector<WebhookId> skip{w.id};
+    EXPECT_TRUE(store_->Claim("n2", kT0 + 40'000, 30'000, 10, skip)->empty());
+
+    Outcome ok;
+    ok.seq = (*c)[0].seq;
+    ok.webhook_id = w.id;
+    ok.attempt = Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"};
+    ok.state = DeliveryState::kSucceeded;
+    Outcome retry = ok;
+    retry.seq = (*c)[1].seq;
+    retry.attempt = Attempt{1, kT0, 5, 500, AttemptError::kHttp, "boom"};
+    retry.state = DeliveryState::kPending;
+    retry.next_attempt_at = kT0 + 5000;
+    std::vector<Outcome> outs{ok, retry};
+    ASSERT_TRUE(store_->Complete(outs, kT0 + 20));
+
+    auto d = store_->GetDelivery("acme", (*c)[0].delivery.id);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, DeliveryState::kSucceeded);
+    ASSERT_EQ(d->attempts.size(), 1u);
+    EXPECT_EQ(d->attempts[0].status, 200);
+    EXPECT_EQ(d->attempts[0].response_snippet, "ok");
+    EXPECT_FALSE(d->next_attempt_at);
+    // The retried one becomes due at its next attempt time, not before.
+    EXPECT_TRUE(store_->Claim("n1", kT0 + 4999, 30'000, 10, {})->empty());
+    auto again = store_->Claim("n1", kT0 + 5000, 30'000, 10, {});
+    ASSERT_EQ(again->size(), 1u);
+    EXPECT_EQ((*again)[0].delivery.attempt_count, 1);
+}
+
+TEST_F(SqliteStoreTest, ExpiredLeaseMakesDeliveryDueAgainAndReleaseResumesAtOnce) {
+    MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    ASSERT_EQ(store_->Claim("dead", kT0, 30'000, 10, {})->size(), 1u);
+    EXPECT_EQ(store_->Claim("alive", kT0 + 30'000, 30'000, 10, {})->size(), 1u);  // lease expired
+    EXPECT_EQ(*store_->ReleaseLeases("alive", kT0 + 30'001), 1);
+    EXPECT_EQ(store_->Claim("alive", kT0 + 30'001, 30'000, 10, {})->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
+    auto w = MakeWebhook("acme", {}, Ordering::kEntity);
+    ASSERT_TRUE(store_->Ingest("acme",
+                               {Event(EventType::kCreate, "Room", "1"), Event(EventType::kUpdate, "Room", "1"),
+                                Event(EventType::kCreate, "Room", "2")},
+                               std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 2u);  // Room/1 first event and Room/2; Room/1 update waits
+    for (const auto& x : *c) EXPECT_EQ(x.delivery.type, EventType::kCreate);
+    Outcome o;
+    o.seq = (*c)[0].seq;
+    o.webhook_id = w.id;
+    o.attempt = Attempt{1, kT0, 1, 200, AttemptError::kNone, ""};
+    o.state = DeliveryState::kSucceeded;
+    std::vector<Outcome> outs{o};
+    ASSERT_TRUE(store_->Complete(outs, kT0));
+    auto next = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(next->size(), 1u);
+    EXPECT_EQ((*next)[0].delivery.type, EventType::kUpdate);
+}
+
+TEST_F(SqliteStoreTest, RetryReplayAndPurge) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    Outcome o;
+    o.seq = (*c)[0].seq;
+    o.webhook_id = w.id;
+    o.attempt = Attempt{1, kT0, 1, 500, AttemptError::kHttp, ""};
+    o.state = DeliveryState::kFailed;
+    std::vector<Outcome> outs{o};
+    ASSERT_TRUE(store_->Complete(outs, kT0));
+    const auto id = (*c)[0].delivery.id;
+    auto r = store_->RetryDelivery("acme", id, kT0 + 10);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->state, DeliveryState::kPending);
+    EXPECT_EQ(store_->Claim("n", kT0 + 10, 30'000, 10, {})->size(), 1u);
+    ASSERT_TRUE(store_->Complete(outs, kT0 + 20));
+    DeliveryFilter f;
+    f.since = kT0 - 1;
+    f.state = DeliveryState::kFailed;
+    EXPECT_EQ(*store_->Replay("acme", w.id, f, kT0 + 30), 1);
+    EXPECT_EQ(*store_->Replay("other", w.id, f, kT0 + 30), 0);
+    // Purge takes only final deliveries older than the cut-off.
+    EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 0);  // it is pending again
+    ASSERT_EQ(store_->Claim("n", kT0 + 30, 30'000, 10, {})->size(), 1u);
+    ASSERT_TRUE(store_->Complete(outs, kT0 + 40));
+    EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 1);
+    EXPECT_EQ(store_->GetDelivery("acme", id).error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, SecretsAreEncryptedAtRestAndWrongKeyIsDetected) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->VerifyMasterKey());
+    EXPECT_EQ(store_->GetWebhook("acme", w.id)->secret, "mySecret");
+    store_.reset();
+    std::ifstream in(dir_.File("hookd.db"), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    std::ifstream wal(dir_.File("hookd.db-wal"), std::ios::binary);
+    bytes << wal.rdbuf();
+    EXPECT_EQ(bytes.str().find("mySecret"), std::string::npos);
+    auto wrong = Open(std::string(32, 'z'));
+    ASSERT_TRUE(wrong);
+    EXPECT_FALSE(wrong->VerifyMasterKey());
+}
+
+TEST_F(SqliteStoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    EXPECT_EQ(store_->DeleteWebhook("other", w.id, kT0).error().code, ErrorCode::kNotFound);
+    ASSERT_TRUE(store_->DeleteWebhook("acme", w.id, kT0));
+    EXPECT_EQ(store_->Stats()->pending, 0);
+    EXPECT_TRUE(store_->Claim("n", kT0, 30'000, 10, {})->empty());
+}
+
+TEST_F(SqliteStoreTest, PaginationWalksEverything) {
+    auto w = MakeWebhook("acme", {});
+    for (int i = 0; i < 7; ++i) {
+        ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", std::to_string(i))}, std::nullopt, kT0));
+    }
+    PageRequest page{std::nullopt, 3};
+    std::vector<std::string> seen;
+    for (int guard = 0; guard < 10; ++guard) {
+        auto p = store_->ListDeliveries("acme", w.id, {}, page);
+        ASSERT_TRUE(p);
+        for (auto& d : p->items) seen.push_back(d.id.str());
+        if (!p->next_cursor) break;
+        page.cursor = p->next_cursor;
+    }
+    EXPECT_EQ(seen.size(), 7u);
+    EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));  // newest first
+}
+
+}  // namespace
+}  // namespace hookd::store
