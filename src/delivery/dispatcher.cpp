@@ -144,7 +144,8 @@ std::future<Result<TestResult>> Dispatcher::SendTest(const Webhook& webhook, sto
 std::int64_t Dispatcher::in_flight() const { return impl_->in_flight_count; }
 
 void Dispatcher::Impl::Run() {
-    if (auto r = store.ReleaseLeases(opt.node_id, clock.Now()); r && *r > 0) {
+    // A single node on its embedded store resumes what a crashed run left in flight at once.
+    if (auto r = store.ReleaseLeases(opt.sole_node ? "" : opt.node_id, clock.Now()); r && *r > 0) {
         spdlog::info("resuming {} interrupted deliveries", *r);
     }
     std::vector<HttpResult> done;

@@ -20,6 +20,7 @@ namespace hookd::delivery {
 
 struct DispatcherOptions {
     std::string node_id = "local";             //!< lease owner name
+    bool sole_node = true;                     //!< embedded store: at start, every lease is ours to resume
     int global_max_in_flight = 512;            //!< concurrent requests overall
     int claim_batch = 512;                     //!< deliveries claimed per store round trip
     DurationMs lease_ms = 60'000;              //!< a claim not completed by then is due again
