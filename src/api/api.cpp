@@ -153,6 +153,7 @@ void Api::AddRoutes() {
     add("GET", "/v1/sites/{site}/deliveries/{did}", Access::kAdmin, &Api::GetDelivery);
     add("POST", "/v1/sites/{site}/deliveries/{did}/retry", Access::kAdmin, &Api::RetryDelivery);
     add("POST", "/v1/sites/{site}/events", Access::kPublisher, &Api::PostEvents);
+    add("GET", "/v1/sites/{site}/audit", Access::kAdmin, &Api::ListAudit);
 }
 
 std::vector<std::string> Api::RouteList() const {
@@ -264,6 +265,32 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     return res;
 }
 
+void Api::Audit(const Ctx& ctx, const SiteId& site, std::string action, std::string target, std::string detail_json) {
+    store::AuditEntry e;
+    e.id = NewId("aud_");
+    e.site = site;
+    e.at = clock_.Now();
+    e.actor = ctx.who.token_id ? ctx.who.token_id->str() : "operator";
+    e.action = std::move(action);
+    e.target = std::move(target);
+    e.detail = detail_json.empty() ? "{}" : std::move(detail_json);
+    if (auto r = store_.AppendAudit(e); !r) spdlog::warn("audit log write failed: {}", r.error().message);
+}
+
+HttpResponse Api::ListAudit(Ctx& ctx) {
+    auto page = ParsePage(ctx);
+    if (!page) return ProblemFrom(page.error());
+    auto list = store_.ListAudit(ctx.Param("site"), *page);
+    if (!list) return ProblemFrom(list.error());
+    return ListJson(*list, [](const store::AuditEntry& e) {
+        boost::system::error_code ec;
+        json::value detail = json::parse(e.detail, ec);
+        if (ec) detail = json::object{};
+        return json::object{{"id", e.id},         {"at", FormatTime(e.at)},   {"actor", e.actor},
+                            {"action", e.action}, {"target", e.target},       {"detail", std::move(detail)}};
+    });
+}
+
 // ------------------------------------------------------------------ meta
 
 HttpResponse Api::Health(Ctx&) { return Json(200, json::object{{"status", "ok"}}); }
@@ -343,6 +370,7 @@ HttpResponse Api::CreateSite(Ctx& ctx) {
         if (r.error().code == ErrorCode::kConflict) return Problem(409, "Conflict", "site " + site.id + " exists");
         return ProblemFrom(r.error());
     }
+    Audit(ctx, site.id, "site.create", site.id, json::serialize(json::object{{"name", site.name}}));
     return Json(201, ToJson(site));
 }
 
@@ -394,6 +422,8 @@ HttpResponse Api::CreateToken(Ctx& ctx) {
     t.id = NewTypedId<TokenId>(kTokenPrefix);
     const std::string secret = "hkd_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
     if (auto r = store_.CreateToken(t, crypto::Sha256Hex(secret)); !r) return ProblemFrom(r.error());
+    Audit(ctx, site->id, "token.create", t.id.str(),
+          json::serialize(json::object{{"role", store::ToString(t.role)}, {"name", t.name}}));
     json::object o = ToJson(t);
     o["token"] = secret;
     return Json(201, o);
@@ -412,6 +442,7 @@ HttpResponse Api::RevokeToken(Ctx& ctx) {
     if (auto r = store_.RevokeToken(ctx.Param("site"), TokenId(ctx.Param("id")), clock_.Now()); !r) {
         return ProblemFrom(r.error());
     }
+    Audit(ctx, ctx.Param("site"), "token.revoke", ctx.Param("id"), "");
     return NoContent();
 }
 

@@ -81,6 +81,9 @@ private:
     HttpResponse GetDelivery(Ctx&);
     HttpResponse RetryDelivery(Ctx&);
     HttpResponse PostEvents(Ctx&);
+    HttpResponse ListAudit(Ctx&);
+    //! Records who did `action` on `target` in `site` (best effort: a failure is logged).
+    void Audit(const Ctx& ctx, const SiteId& site, std::string action, std::string target, std::string detail_json);
 
     store::Store& store_;
     delivery::Dispatcher& dispatcher_;

@@ -199,6 +199,13 @@ std::vector<FieldError> ApplyWebhookFields(const json::object& body, Webhook& w,
     return errors;
 }
 
+// The names of the fields a request changed; a secret's value is never logged.
+std::string ChangedFields(const json::object& body) {
+    json::array fields;
+    for (const auto& [k, v] : body) fields.emplace_back(k);
+    return json::serialize(json::object{{"fields", std::move(fields)}});
+}
+
 std::optional<TimeMs> ParseTimeField(const json::object& o, std::string_view key, std::vector<FieldError>& errors) {
     const auto* v = o.if_contains(key);
     if (!v || v->is_null()) return std::nullopt;
@@ -274,6 +281,8 @@ HttpResponse Api::CreateWebhook(Ctx& ctx) {
         w.disabled_at = w.created_at;
     }
     if (auto r = store_.CreateWebhook(w); !r) return ProblemFrom(r.error());
+    Audit(ctx, w.site, "webhook.create", w.id.str(),
+          json::serialize(json::object{{"payloadUrl", w.payload_url}, {"method", ToString(w.method)}}));
     json::object o = ToJson(w);
     if (generated) o["secret"] = *generated;  // shown once
     return Json(201, o);
@@ -310,6 +319,7 @@ HttpResponse Api::PatchWebhook(Ctx& ctx) {
         w->disabled_at = w->updated_at;
     }
     if (auto r = store_.UpdateWebhook(*w); !r) return ProblemFrom(r.error());
+    Audit(ctx, w->site, "webhook.update", w->id.str(), ChangedFields(*body));
     dispatcher_.InvalidateWebhook(w->id);
     if (w->enabled && !was_enabled) dispatcher_.Wake();
     return Json(200, ToJson(*w));
@@ -318,6 +328,7 @@ HttpResponse Api::PatchWebhook(Ctx& ctx) {
 HttpResponse Api::DeleteWebhook(Ctx& ctx) {
     const WebhookId id(ctx.Param("id"));
     if (auto r = store_.DeleteWebhook(ctx.Param("site"), id, clock_.Now()); !r) return ProblemFrom(r.error());
+    Audit(ctx, ctx.Param("site"), "webhook.delete", id.str(), "");
     dispatcher_.InvalidateWebhook(id);
     return NoContent();
 }
@@ -348,6 +359,8 @@ HttpResponse Api::TestWebhook(Ctx& ctx) {
     if (!e) return Problem(422, "Validation failed", "the test message is not valid", errors);
     auto claimed = store_.CreateTestDelivery(*w, e->type, e->entity, e->entity_id, clock_.Now());
     if (!claimed) return ProblemFrom(claimed.error());
+    Audit(ctx, w->site, "webhook.test", w->id.str(),
+          json::serialize(json::object{{"deliveryId", claimed->delivery.id.str()}}));
     auto future = dispatcher_.SendTest(*w, std::move(*claimed));
     if (future.wait_for(std::chrono::milliseconds(w->timeout_ms + 10'000)) != std::future_status::ready) {
         return Problem(503, "Service unavailable", "the test message did not complete in time");
@@ -395,6 +408,8 @@ HttpResponse Api::RotateSecret(Ctx& ctx) {
     w->secret = *secret;
     w->updated_at = now;
     if (auto r = store_.UpdateWebhook(*w); !r) return ProblemFrom(r.error());
+    Audit(ctx, w->site, "webhook.rotate_secret", w->id.str(),
+          json::serialize(json::object{{"graceSeconds", grace / 1000}, {"generated", generated}}));
     dispatcher_.InvalidateWebhook(w->id);
     json::object o = ToJson(*w);
     if (generated) o["secret"] = *secret;
@@ -427,6 +442,9 @@ HttpResponse Api::Replay(Ctx& ctx) {
     if (!errors.empty()) return Problem(422, "Validation failed", "the replay is not valid", errors);
     auto n = store_.Replay(ctx.Param("site"), id, f, clock_.Now());
     if (!n) return ProblemFrom(n.error());
+    json::object detail{{"since", TimeOrNull(f.since)}, {"until", TimeOrNull(f.until)}, {"enqueued", *n}};
+    detail["state"] = f.state ? json::value(ToString(*f.state)) : json::value(nullptr);
+    Audit(ctx, ctx.Param("site"), "webhook.replay", id.str(), json::serialize(detail));
     if (*n > 0) dispatcher_.Wake();
     return Json(202, json::object{{"enqueued", *n}});
 }
@@ -477,6 +495,7 @@ HttpResponse Api::RetryDelivery(Ctx& ctx) {
     if (!w) return Problem(409, "Conflict", "the delivery's webhook was deleted");
     auto d = store_.RetryDelivery(ctx.Param("site"), did, clock_.Now());
     if (!d) return ProblemFrom(d.error());
+    Audit(ctx, ctx.Param("site"), "delivery.retry", did.str(), "");
     dispatcher_.Wake();
     return Json(202, ToJson(*d, false));
 }

@@ -76,9 +76,18 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
     auto drain = duration("--drain-timeout", f.drain_timeout, 0);
     if (!drain) return Fail(drain.error());
     s.drain_ms = *drain;
-    auto retention = duration("--retention", f.retention, 60'000);
+    auto retention = duration("--retention", f.retention, 1000);
     if (!retention) return Fail(retention.error());
     s.retention_ms = *retention;
+    auto purge = duration("--purge-interval", f.purge_interval, 100);
+    if (!purge) return Fail(purge.error());
+    s.purge_interval_ms = *purge;
+    auto disable = duration("--auto-disable-after", f.auto_disable_after, 0);
+    if (!disable) return Fail(disable.error());
+    s.auto_disable_after_ms = *disable;
+    auto busy = duration("--sqlite-busy-timeout", f.busy_timeout, 0);
+    if (!busy || *busy > 600'000) return Fail(Error::Invalid("--sqlite-busy-timeout: expected 0s to 10m"));
+    s.busy_timeout_ms = static_cast<int>(*busy);
 
     if (f.sqlite_synchronous != "FULL" && f.sqlite_synchronous != "NORMAL") {
         return Fail(Error::Invalid("--sqlite-synchronous: expected FULL or NORMAL"));

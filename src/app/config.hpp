@@ -31,6 +31,9 @@ struct ServeFlags {
     double api_rate_limit = 1000;                  //!< --api-rate-limit / HOOKD_API_RATE_LIMIT: requests/s per token (0 = off)
     std::string ca_file;                           //!< --ca-file / HOOKD_CA_FILE: CA bundle for outbound TLS
     std::string retention = "30d";                 //!< --retention / HOOKD_RETENTION: delivery history kept
+    std::string purge_interval = "60s";            //!< --purge-interval / HOOKD_PURGE_INTERVAL: retention sweep period
+    std::string auto_disable_after = "5d";         //!< --auto-disable-after / HOOKD_AUTO_DISABLE_AFTER (0s = never)
+    std::string busy_timeout = "5s";               //!< --sqlite-busy-timeout / HOOKD_SQLITE_BUSY_TIMEOUT: then 503
     std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:pid
     std::string log_level = "info";                //!< --log-level / HOOKD_LOG_LEVEL
     int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
@@ -54,6 +57,9 @@ struct ServeSettings {
     double api_rate_limit = 1000;
     std::string ca_file;
     DurationMs retention_ms = 30LL * 86'400'000;
+    DurationMs purge_interval_ms = 60'000;
+    DurationMs auto_disable_after_ms = 5LL * 86'400'000;
+    int busy_timeout_ms = 5000;
     std::string node_id;
     std::string log_level;
     int handler_threads = 8;

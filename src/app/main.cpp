@@ -49,6 +49,17 @@ int main(int argc, char** argv) {
     serve->add_option("--retention", flags.retention, "How long delivery history is kept")
         ->envname("HOOKD_RETENTION")
         ->capture_default_str();
+    serve->add_option("--purge-interval", flags.purge_interval, "How often old history is purged")
+        ->envname("HOOKD_PURGE_INTERVAL")
+        ->capture_default_str();
+    serve->add_option("--auto-disable-after", flags.auto_disable_after,
+                      "Disable a webhook whose deliveries all failed this long (0s = never)")
+        ->envname("HOOKD_AUTO_DISABLE_AFTER")
+        ->capture_default_str();
+    serve->add_option("--sqlite-busy-timeout", flags.busy_timeout,
+                      "How long a write waits for the database lock before answering 503")
+        ->envname("HOOKD_SQLITE_BUSY_TIMEOUT")
+        ->capture_default_str();
     serve->add_option("--node-id", flags.node_id, "Name of this node in leases")->envname("HOOKD_NODE_ID");
     serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
         ->envname("HOOKD_LOG_LEVEL")
@@ -86,6 +97,13 @@ int main(int argc, char** argv) {
     auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations");
     migrate->add_option("--db", migrate_db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
 
+    cli::RekeyOptions rekey;
+    auto* rekey_cmd = app.add_subcommand("rekey", "Re-encrypt every webhook secret under a new master key (stop hookd first)");
+    rekey_cmd->add_option("--db", rekey.db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
+    rekey_cmd->add_option("--master-key-file", rekey.key_file, "The current key (default: next to the database)");
+    rekey_cmd->add_option("--new-key-file", rekey.new_key_file, "The new key; created when it does not exist")
+        ->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -111,5 +129,6 @@ int main(int argc, char** argv) {
     if (sign_cmd->parsed()) return cli::Sign(sign);
     if (verify_cmd->parsed()) return cli::Verify(sign);
     if (migrate->parsed()) return cli::Migrate(migrate_db);
+    if (rekey_cmd->parsed()) return cli::Rekey(rekey);
     return 2;
 }

@@ -35,4 +35,12 @@ int Verify(const SignOptions& options);
 //! `hookd migrate --db URL`: applies pending schema migrations.
 int Migrate(const std::string& db_url);
 
+struct RekeyOptions {
+    std::string db = "sqlite:./data/hookd.db";
+    std::string key_file;      //!< the current key (default: next to the database); HOOKD_MASTER_KEY wins
+    std::string new_key_file;  //!< created with a new random key when it does not exist
+};
+//! `hookd rekey`: re-encrypts every webhook secret under a new master key (hookd stopped).
+int Rekey(const RekeyOptions& options);
+
 }  // namespace hookd::cli

@@ -13,6 +13,7 @@
 #include "api/http_server.hpp"
 #include "cli/commands.hpp"
 #include "cli/default_catalogue.hpp"
+#include "cli/keys.hpp"
 #include "core/catalogue.hpp"
 #include "core/crypto.hpp"
 #include "delivery/dispatcher.hpp"
@@ -23,42 +24,6 @@ namespace hookd::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool WriteSecretFile(const std::string& path, const std::string& content) {
-    const mode_t old = umask(077);
-    std::ofstream out(path, std::ios::trunc);
-    out << content;
-    out.close();
-    umask(old);
-    chmod(path.c_str(), 0600);
-    return static_cast<bool>(out);
-}
-
-Result<std::string> LoadMasterKey(const app::ServeSettings& s) {
-    auto decode = [](const std::string& text, const std::string& where) -> Result<std::string> {
-        std::string t = text;
-        while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-        if (t.size() == 64) {
-            if (auto raw = crypto::HexDecode(t)) return *raw;
-        }
-        if (auto raw = crypto::Base64Decode(t); raw && raw->size() == 32) return *raw;
-        return Fail(Error::Invalid(where + ": the master key must be 32 bytes as 64 hex characters or base64"));
-    };
-    if (s.master_key_env) return decode(*s.master_key_env, "HOOKD_MASTER_KEY");
-    if (fs::exists(s.master_key_file)) {
-        std::ifstream in(s.master_key_file);
-        std::stringstream buf;
-        buf << in.rdbuf();
-        return decode(buf.str(), s.master_key_file);
-    }
-    const std::string key = crypto::RandomBytes(32);
-    if (!WriteSecretFile(s.master_key_file, crypto::HexEncode(key) + "\n")) {
-        return Fail(Error::Invalid("cannot write the master key file " + s.master_key_file));
-    }
-    spdlog::info("generated a new master key in {} (mode 0600): back it up, secrets cannot be read without it",
-                 s.master_key_file);
-    return key;
-}
 
 Result<Catalogue> LoadCatalogue(const std::string& file) {
     if (file.empty()) return Catalogue::Parse(DefaultCatalogueJson());
@@ -108,8 +73,8 @@ void BootstrapOperator(store::Store& store, const app::ServeSettings& s, const C
 // Deletes history older than the retention period in small batches.
 class Janitor final {
 public:
-    Janitor(store::Store& store, const Clock& clock, DurationMs retention)
-        : store_(store), clock_(clock), retention_(retention), thread_([this] { Run(); }) {}
+    Janitor(store::Store& store, const Clock& clock, DurationMs retention, DurationMs interval)
+        : store_(store), clock_(clock), retention_(retention), interval_(interval), thread_([this] { Run(); }) {}
     ~Janitor() {
         {
             std::lock_guard lock(mu_);
@@ -122,7 +87,7 @@ public:
 private:
     void Run() {
         std::unique_lock lock(mu_);
-        while (!cv_.wait_for(lock, std::chrono::seconds(60), [this] { return stop_; })) {
+        while (!cv_.wait_for(lock, std::chrono::milliseconds(interval_), [this] { return stop_; })) {
             lock.unlock();
             std::int64_t total = 0;
             for (int i = 0; i < 100; ++i) {
@@ -139,6 +104,7 @@ private:
     store::Store& store_;
     const Clock& clock_;
     DurationMs retention_;
+    DurationMs interval_;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
@@ -168,7 +134,7 @@ int Serve(const app::ServeSettings& s) {
         spdlog::error("{}", catalogue.error().message);
         return 1;
     }
-    auto key = LoadMasterKey(s);
+    auto key = LoadMasterKey(s.master_key_env, s.master_key_file, true);
     if (!key) {
         spdlog::error("{}", key.error().message);
         return 1;
@@ -178,7 +144,7 @@ int Serve(const app::ServeSettings& s) {
         spdlog::error("{}", box.error().message);
         return 1;
     }
-    auto store = store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, 5000}, std::move(*box));
+    auto store = store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, s.busy_timeout_ms}, std::move(*box));
     if (!store) {
         spdlog::error("cannot open the database {}: {}", s.sqlite_path, store.error().message);
         return 1;
@@ -199,6 +165,7 @@ int Serve(const app::ServeSettings& s) {
     dopt.schedule = s.schedule;
     dopt.policy = s.policy;
     dopt.ca_file = s.ca_file;
+    dopt.auto_disable_after_ms = s.auto_disable_after_ms;
     delivery::Dispatcher dispatcher(**store, metrics, clock, DefaultRandomSource(), dopt);
 
     api::ApiOptions aopt;
@@ -220,7 +187,7 @@ int Serve(const app::ServeSettings& s) {
         return 1;
     }
     dispatcher.Start();
-    Janitor janitor(**store, clock, s.retention_ms);
+    Janitor janitor(**store, clock, s.retention_ms, s.purge_interval_ms);
 
     const std::string host = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
     const std::string base = "http://" + host + ":" + std::to_string(server.port());

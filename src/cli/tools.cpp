@@ -6,7 +6,12 @@
 #include <ctime>
 #include <mutex>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "api/http_server.hpp"
+#include "cli/keys.hpp"
+#include "core/crypto.hpp"
 #include "cli/commands.hpp"
 #include "core/domain.hpp"
 #include "core/signature.hpp"
@@ -163,6 +168,46 @@ int Verify(const SignOptions& o) {
     }
     std::printf("%s\n", ok ? "valid" : "invalid");
     return ok ? 0 : 1;
+}
+
+int Rekey(const RekeyOptions& o) {
+    auto path = app::SqlitePathFromUrl(o.db);
+    if (!path) {
+        std::fprintf(stderr, "hookd rekey: %s\n", path.error().message.c_str());
+        return 2;
+    }
+    const std::string dir = std::filesystem::path(*path).parent_path().string();
+    const std::string key_file = o.key_file.empty() ? (std::filesystem::path(dir.empty() ? "." : dir) / "master.key").string()
+                                                    : o.key_file;
+    std::optional<std::string> env;
+    if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) env = k;
+    auto old_key = LoadMasterKey(env, key_file, false);
+    auto new_key = LoadMasterKey(std::nullopt, o.new_key_file, true);
+    if (!old_key || !new_key) {
+        std::fprintf(stderr, "hookd rekey: %s\n", (!old_key ? old_key : new_key).error().message.c_str());
+        return 2;
+    }
+    if (!std::filesystem::exists(*path)) {
+        std::fprintf(stderr, "hookd rekey: database %s does not exist\n", path->c_str());
+        return 2;
+    }
+    auto store = store::OpenSqliteStore({*path, "FULL", 5000}, *crypto::SecretBox::Create(*old_key));
+    if (!store) {
+        std::fprintf(stderr, "hookd rekey: %s\n", store.error().message.c_str());
+        return 1;
+    }
+    if (auto r = (*store)->VerifyMasterKey(); !r) {
+        std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    if (auto r = (*store)->Rekey(*crypto::SecretBox::Create(*new_key)); !r) {
+        std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
+        return 1;
+    }
+    std::printf("every secret in %s is now encrypted with the key in %s; start hookd with --master-key-file %s "
+                "(or move it to %s)\n",
+                path->c_str(), o.new_key_file.c_str(), o.new_key_file.c_str(), key_file.c_str());
+    return 0;
 }
 
 int Migrate(const std::string& db_url) {

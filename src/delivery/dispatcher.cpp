@@ -382,6 +382,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
                 }
             }
         }
+        o.auto_disable_after_ms = opt.auto_disable_after_ms;
         auto delay = o.disable_webhook_reason ? std::nullopt : opt.schedule.NextDelay(a.number, random, retry_after);
         if (delay) {
             o.state = DeliveryState::kPending;
@@ -403,7 +404,13 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
 void Dispatcher::Impl::Flush(TimeMs now) {
     if (outcomes.empty()) return;
     auto r = store.Complete(outcomes, now);
-    if (!r) {
+    if (r) {
+        for (const auto& id : *r) {
+            spdlog::warn("webhook {} disabled: every delivery failed for {}", id.str(),
+                         FormatDuration(opt.auto_disable_after_ms));
+            if (auto it = hooks.find(id.str()); it != hooks.end()) it->second.loaded_at = 0;
+        }
+    } else {
         // Not recorded: the leases expire and the deliveries are attempted again
         // (at-least-once). Tests still learn their attempt.
         spdlog::error("recording {} attempts failed: {}", outcomes.size(), r.error().message);

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/crypto.hpp"
 #include "core/domain.hpp"
 #include "core/result.hpp"
 
@@ -75,6 +76,20 @@ struct Outcome {
     std::optional<TimeMs> next_attempt_at;
     std::optional<std::string> disable_webhook_reason;  //!< set to disable the webhook now (410)
     WebhookId webhook_id;
+    //! When the attempt failed: disable the webhook if every attempt since this long ago
+    //! failed (auto-disable). 0 = never.
+    DurationMs auto_disable_after_ms = 0;
+};
+
+//! Who changed what, when (the audit log, readable by the site's admins).
+struct AuditEntry {
+    std::string id;      //!< "aud_…", time-ordered
+    SiteId site;
+    TimeMs at = 0;
+    std::string actor;   //!< token id, or "operator" for HOOKD_OPERATOR_TOKEN
+    std::string action;  //!< e.g. "webhook.create", "webhook.rotate_secret"
+    std::string target;  //!< the id acted on
+    std::string detail;  //!< JSON object text: what changed (never a secret)
 };
 
 struct QueueStats {
@@ -109,6 +124,14 @@ public:
     //! Disables a webhook unless it is already disabled (auto-disable, 410 Gone).
     virtual Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) = 0;
 
+    // --- audit log ---
+    virtual Status AppendAudit(const AuditEntry& entry) = 0;
+    virtual Result<Page<AuditEntry>> ListAudit(const SiteId& site, const PageRequest& page) = 0;
+
+    //! Re-encrypts every secret with `new_box` and records the new key's check value,
+    //! in one transaction. Afterwards the store uses the new key.
+    virtual Status Rekey(const crypto::SecretBox& new_box) = 0;
+
     // --- events ---
     //! Durably commits the events and one pending delivery per matching enabled webhook
     //! of the site, in one transaction (grouped with concurrent callers). Returns only
@@ -136,8 +159,9 @@ public:
     //! A lease that is not completed by `now + lease_ms` makes the delivery due again.
     virtual Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
                                                std::span<const WebhookId> skip) = 0;
-    //! Records attempts and new states in one transaction.
-    virtual Status Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
+    //! Records attempts and new states in one transaction. Tracks, per webhook, since when
+    //! every attempt failed; a success clears it. Returns the webhooks it auto-disabled.
+    virtual Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
     //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
     virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;
     //! The earliest next attempt time among pending deliveries, if any.

@@ -145,6 +145,26 @@ TEST_F(ApiTest, ValidationErrorsAreProblemDocumentsAndChangeNothing) {
     EXPECT_EQ(Body(ok).at("accepted"), 1);
 }
 
+TEST_F(ApiTest, AuditLogRecordsWhoChangedWhat) {
+    ASSERT_EQ(Call("POST", "/v1/sites", "op", R"({"id":"acme","name":"Acme"})").status, 201);
+    const auto admin = Token("acme", "admin");
+    auto created = Call("POST", "/v1/sites/acme/webhooks", admin,
+                        R"({"payloadUrl":"https://example.com/h","secret":"s3cret","events":["CREATE"],"sendEverything":true})");
+    const std::string id(Body(created).at("id").as_string());
+    EXPECT_EQ(Call("PATCH", "/v1/sites/acme/webhooks/" + id, admin, R"({"secret":"n3w","enabled":false})").status, 200);
+    EXPECT_EQ(Call("DELETE", "/v1/sites/acme/webhooks/" + id, admin).status, 204);
+    auto audit = Call("GET", "/v1/sites/acme/audit", admin);
+    ASSERT_EQ(audit.status, 200);
+    EXPECT_EQ(audit.body.find("s3cret"), std::string::npos);
+    EXPECT_EQ(audit.body.find("n3w"), std::string::npos);
+    auto data = Body(audit).at("data").as_array();
+    std::vector<std::string> actions;
+    for (const auto& e : data) actions.emplace_back(e.at("action").as_string());
+    EXPECT_EQ(actions, (std::vector<std::string>{"webhook.delete", "webhook.update", "webhook.create", "token.create",
+                                                 "site.create"}));
+    EXPECT_EQ(Call("GET", "/v1/sites/acme/audit", Token("acme", "publisher")).status, 403);
+}
+
 TEST_F(ApiTest, UnknownRoutesAndMethods) {
     EXPECT_EQ(Call("GET", "/v1/nothing", "op").status, 404);
     EXPECT_EQ(Call("PUT", "/v1/sites", "op").status, 405);

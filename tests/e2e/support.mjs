@@ -108,10 +108,11 @@ export function runHookd(args, { env = {}, timeoutMs = 10000, cwd } = {}) {
 
 /**
  * Start `hookd serve` on a fresh port.
- * opts: dir (temp dir; created when omitted), allowPrivateNetwork (default
- * true), retrySchedule (default '0s,1s,1s'), extraArgs, env.
- * Returns a HookdServer: baseUrl, port, operatorToken, dir, dbUrl,
- * api(token), stop(), kill9(), restart().
+ * opts: dir (temp dir; created when omitted), dbPath (default <dir>/hookd.db),
+ * allowPrivateNetwork (default true), retrySchedule (default '0s,1s,1s'),
+ * extraArgs, env.
+ * Returns a HookdServer: baseUrl, port, operatorToken, dir, dbPath, dbUrl,
+ * api(token), stop(), kill9(), restart(), signal(sig), waitExit(ms).
  */
 export async function startServer(opts = {}) {
   const srv = new HookdServer(opts);
@@ -120,10 +121,12 @@ export async function startServer(opts = {}) {
 }
 
 export class HookdServer {
-  constructor({ dir, allowPrivateNetwork = true, retrySchedule = '0s,1s,1s', extraArgs = [], env = {}, operatorToken } = {}) {
+  constructor({ dir, dbPath, allowPrivateNetwork = true, retrySchedule = '0s,1s,1s', extraArgs = [], env = {}, operatorToken } = {}) {
     this.ownsDir = !dir;
     this.dir = dir ?? makeTempDir();
-    this.dbUrl = `sqlite:${path.join(this.dir, 'hookd.db')}`;
+    // dbPath: put the database somewhere else than `dir` (logs stay in `dir`).
+    this.dbPath = dbPath ?? path.join(this.dir, 'hookd.db');
+    this.dbUrl = `sqlite:${this.dbPath}`;
     this.allowPrivateNetwork = allowPrivateNetwork;
     this.retrySchedule = retrySchedule;
     this.extraArgs = extraArgs;
@@ -202,6 +205,23 @@ export class HookdServer {
     if (res) return res;
     try { p.kill('SIGKILL'); } catch { /* gone */ }
     return p.exitPromise;
+  }
+
+  /** Send `sig` to the running process (no wait). Returns false when there is none. */
+  signal(sig) {
+    if (!this.proc || this.exitInfo) return false;
+    try { return this.proc.kill(sig); } catch { return false; }
+  }
+
+  /** Wait up to `timeoutMs` for the process to exit: {code, signal}, or null if still running. */
+  async waitExit(timeoutMs) {
+    const p = this.proc;
+    if (!p) return null;
+    if (this.exitInfo) return this.exitInfo;
+    let timer;
+    const res = await Promise.race([p.exitPromise, new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); })]);
+    clearTimeout(timer);
+    return res;
   }
 
   /** Graceful stop (SIGTERM, SIGKILL after 5 s). */
@@ -421,6 +441,10 @@ export function headerHasSignature(header, sigB64) {
  * request, then `status` applies. `hang: true` never answers (connections
  * are destroyed on close()). Or program(fn) where fn(record) returns
  * {status, body, headers, delayMs, hang}.
+ *
+ * Concurrency: `concurrent` is the number of requests received and not yet
+ * answered or aborted, `maxConcurrent` its highest value so far (each record
+ * also carries `concurrentAtArrival`).
  */
 export async function startReceiver(programSpec = {}, { port = 0 } = {}) {
   const r = new Receiver();
@@ -437,6 +461,8 @@ export class Receiver {
     this.port = null;
     this.prog = {};
     this.seq = [];
+    this.concurrent = 0;
+    this.maxConcurrent = 0;
   }
 
   program(spec = {}) {
@@ -464,6 +490,11 @@ export class Receiver {
   }
 
   #onRequest(req, res) {
+    this.concurrent += 1;
+    if (this.concurrent > this.maxConcurrent) this.maxConcurrent = this.concurrent;
+    const arrivalConcurrency = this.concurrent;
+    // 'close' fires once: after the answer is sent or when the client aborts.
+    res.on('close', () => { this.concurrent -= 1; });
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
@@ -476,6 +507,7 @@ export class Receiver {
         path: q < 0 ? req.url : req.url.slice(0, q), query: q < 0 ? '' : req.url.slice(q),
         headers: { ...req.headers }, rawHeaders: [...req.rawHeaders],
         body, text: body.toString('utf8'), at: Date.now(), status: null, answeredAt: null,
+        concurrentAtArrival: arrivalConcurrency,
       };
       this.requests.push(rec);
       let act;
@@ -497,7 +529,7 @@ export class Receiver {
   /** URL on this receiver, e.g. url('/hooks?x=1'). */
   url(p = '/hooks') { return `http://127.0.0.1:${this.port}${p}`; }
 
-  clear() { this.requests = []; }
+  clear() { this.requests = []; this.maxConcurrent = this.concurrent; }
 
   /** Requests answered with 2xx. */
   get succeeded() { return this.requests.filter((r) => r.status >= 200 && r.status < 300); }

@@ -233,6 +233,66 @@ TEST_F(SqliteStoreTest, SecretsAreEncryptedAtRestAndWrongKeyIsDetected) {
     EXPECT_FALSE(wrong->VerifyMasterKey());
 }
 
+TEST_F(SqliteStoreTest, RekeyMovesEverySecretToTheNewKey) {
+    auto w = MakeWebhook("acme", {});
+    w.old_secret = "previous";
+    w.old_secret_until = kT0 + 1000;
+    ASSERT_TRUE(store_->UpdateWebhook(w));
+    ASSERT_TRUE(store_->VerifyMasterKey());
+    ASSERT_TRUE(store_->Rekey(*crypto::SecretBox::Create(std::string(32, 'n'))));
+    EXPECT_EQ(store_->GetWebhook("acme", w.id)->secret, "mySecret");
+    store_.reset();
+    auto old_key = Open(std::string(32, 'k'));
+    EXPECT_FALSE(old_key->VerifyMasterKey());
+    old_key.reset();
+    auto new_key = Open(std::string(32, 'n'));
+    ASSERT_TRUE(new_key->VerifyMasterKey());
+    auto after = new_key->GetWebhook("acme", w.id);
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->secret, "mySecret");
+    EXPECT_EQ(after->old_secret, "previous");
+}
+
+TEST_F(SqliteStoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 1u);
+    auto fail_at = [&](TimeMs t) {
+        Outcome o;
+        o.seq = (*c)[0].seq;
+        o.webhook_id = w.id;
+        o.attempt = Attempt{1, t, 1, 500, AttemptError::kHttp, ""};
+        o.state = DeliveryState::kPending;
+        o.next_attempt_at = t + 1;
+        o.auto_disable_after_ms = 10'000;
+        std::vector<Outcome> outs{o};
+        return *store_->Complete(outs, t);
+    };
+    EXPECT_TRUE(fail_at(kT0).empty());           // the failure streak starts
+    EXPECT_TRUE(fail_at(kT0 + 9'999).empty());   // not yet the whole period
+    auto disabled = fail_at(kT0 + 10'000);
+    ASSERT_EQ(disabled.size(), 1u);
+    auto after = store_->GetWebhook("acme", w.id);
+    EXPECT_FALSE(after->enabled);
+    EXPECT_TRUE(after->disabled_reason);
+    // Re-enabling starts a new streak.
+    after->enabled = true;
+    after->disabled_reason.reset();
+    after->disabled_at.reset();
+    ASSERT_TRUE(store_->UpdateWebhook(*after));
+    EXPECT_TRUE(fail_at(kT0 + 20'000).empty());
+}
+
+TEST_F(SqliteStoreTest, AuditLogIsPerSite) {
+    ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "acme", kT0, "tok_1", "webhook.create", "wh_1", "{}"}));
+    ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "other", kT0, "tok_2", "webhook.delete", "wh_2", "{}"}));
+    auto list = store_->ListAudit("acme", {});
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->items.size(), 1u);
+    EXPECT_EQ(list->items[0].action, "webhook.create");
+}
+
 TEST_F(SqliteStoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));

@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 1> kMigrations = {
+inline constexpr std::array<std::string_view, 2> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -43,6 +43,7 @@ CREATE TABLE webhooks (
   rate_limit INTEGER,
   disabled_reason TEXT,
   disabled_at INTEGER,
+  failing_since INTEGER,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL
 );
@@ -102,6 +103,19 @@ CREATE TABLE idempotency (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (site, key)
 ) WITHOUT ROWID;
+)sql",
+    // 2: audit log
+    R"sql(
+CREATE TABLE audit (
+  id TEXT PRIMARY KEY,
+  site TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX audit_site ON audit(site, id);
 )sql",
 };
 

@@ -215,6 +215,12 @@ public:
     Status UpdateWebhook(const Webhook& w) override {
         std::lock_guard lock(wmu_);
         InvalidateMatchCache();
+        if (w.enabled) {
+            if (auto r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND enabled = 0", w.id.str());
+                !r) {
+                return r;
+            }
+        }
         auto r = Run(w_,
                      "UPDATE webhooks SET payload_url=?, secret=?, old_secret=?, old_secret_until=?, events=?, method=?, "
                      "send_everything=?, entities=?, description=?, enabled=?, ordering=?, timeout_ms=?, "
@@ -256,6 +262,71 @@ public:
                    "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
                    "WHERE id = ? AND enabled = 1",
                    reason, now, now, id.str());
+    }
+
+    // ---------------------------------------------------------------- audit, rekey
+    Status AppendAudit(const AuditEntry& e) override {
+        std::lock_guard lock(wmu_);
+        return Run(w_, "INSERT INTO audit(id, site, at, actor, action, target, detail) VALUES (?,?,?,?,?,?,?)", e.id,
+                   e.site, e.at, e.actor, e.action, e.target, e.detail);
+    }
+
+    Result<Page<AuditEntry>> ListAudit(const SiteId& site, const PageRequest& page) override {
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(
+            "SELECT id, site, at, actor, action, target, detail FROM audit WHERE site = ?1 AND (?2 IS NULL OR id < ?2) "
+            "ORDER BY id DESC LIMIT ?3");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        const int limit = Clamp(page.limit);
+        s.BindAll(site, page.cursor, limit + 1);
+        Page<AuditEntry> out;
+        while (s.Step() == SQLITE_ROW) {
+            out.items.push_back(AuditEntry{s.Text(0), s.Text(1), s.Int(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6)});
+        }
+        return Paginate(std::move(out), limit, [](const AuditEntry& x) { return x.id; });
+    }
+
+    Status Rekey(const crypto::SecretBox& new_box) override {
+        std::lock_guard lock(wmu_);
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return r;
+        struct Row {
+            std::string id, secret;
+            std::optional<std::string> old;
+        };
+        std::vector<Row> rows;
+        Status r;
+        {
+            auto st = w_.Prepare("SELECT id, secret, old_secret FROM webhooks");
+            if (!st) r = Fail(st.error());
+            if (r) {
+                Stmt s(*st);
+                while (s.Step() == SQLITE_ROW) {
+                    auto secret = box_.Open(s.Text(1));
+                    if (!secret) {
+                        r = Fail(Error::Invalid("webhook " + s.Text(0) + ": " + secret.error().message));
+                        break;
+                    }
+                    Row row{s.Text(0), new_box.Seal(*secret), std::nullopt};
+                    if (auto old = s.OptText(2)) {
+                        if (auto o = box_.Open(*old)) row.old = new_box.Seal(*o);
+                    }
+                    rows.push_back(std::move(row));
+                }
+            }
+        }
+        for (const auto& row : rows) {
+            if (!r) break;
+            r = Run(w_, "UPDATE webhooks SET secret = ?, old_secret = ? WHERE id = ?", row.secret, row.old, row.id);
+        }
+        if (r) r = Run(w_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('key_check', ?)", new_box.Seal(kKeyCheck));
+        if (!r) {
+            (void)w_.Exec("ROLLBACK");
+            return r;
+        }
+        if (auto c = w_.Exec("COMMIT"); !c) return c;
+        box_ = new_box;
+        return {};
     }
 
     // ---------------------------------------------------------------- ingest (group commit)
@@ -401,10 +472,11 @@ public:
         return out;
     }
 
-    Status Complete(std::span<const Outcome> outcomes, TimeMs now) override {
-        if (outcomes.empty()) return {};
+    Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) override {
+        std::vector<WebhookId> disabled;
+        if (outcomes.empty()) return disabled;
         std::lock_guard lock(wmu_);
-        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return r;
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
         Status r;
         for (const auto& o : outcomes) {
             const Attempt& a = o.attempt;
@@ -420,20 +492,40 @@ public:
                     static_cast<int>(o.state), a.number, o.next_attempt_at, a.status, static_cast<int>(a.error), now,
                     o.seq);
             if (!r) break;
-            if (o.disable_webhook_reason) {
+            const bool ok = o.state == DeliveryState::kSucceeded;
+            r = ok ? Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+                         o.webhook_id.str())
+                   : Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+                         a.started_at, o.webhook_id.str());
+            if (!r) break;
+            std::optional<std::string> reason = o.disable_webhook_reason;
+            if (!ok && !reason && o.auto_disable_after_ms > 0) {
+                r = Run(w_,
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                        "WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= ?",
+                        "every delivery failed for " + FormatDuration(o.auto_disable_after_ms), now, now,
+                        o.webhook_id.str(), now - o.auto_disable_after_ms);
+                if (!r) break;
+                if (sqlite3_changes(w_.raw()) > 0) {
+                    InvalidateMatchCache();
+                    disabled.push_back(o.webhook_id);
+                }
+            }
+            if (reason) {
                 InvalidateMatchCache();
                 r = Run(w_,
                         "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
                         "WHERE id = ? AND enabled = 1",
-                        *o.disable_webhook_reason, now, now, o.webhook_id.str());
+                        *reason, now, now, o.webhook_id.str());
                 if (!r) break;
             }
         }
         if (!r) {
             (void)w_.Exec("ROLLBACK");
-            return r;
+            return Fail(r.error());
         }
-        return w_.Exec("COMMIT");
+        if (auto c = w_.Exec("COMMIT"); !c) return Fail(c.error());
+        return disabled;
     }
 
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {

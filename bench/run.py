@@ -1,0 +1,1063 @@
+#!/usr/bin/env python3
+"""hookd benchmark harness (issue 7): the one documented command.
+
+    python3 bench/run.py                  # every scenario, full size (< 10 minutes on 2 cores)
+    python3 bench/run.py --smoke          # every scenario, tiny: checks that the harness works
+    python3 bench/run.py --only latency   # one scenario (the raw limit is always measured)
+
+It starts the real `build/hookd serve` (a fresh SQLite file in a temp dir for every
+scenario), a fast loopback sink (`hookd-sink`) and a load driver (`hookd-load`),
+measures "the limit" with a plain signing libcurl client (`hookd-rawclient`) against
+the same sink in the same run, prints a table and writes bench/results/latest.json and
+bench/results/latest.md. Everything runs on 127.0.0.1; every wait is bounded.
+
+Exit status: 0 when every scenario ran to the end (whatever the speed), 1 when one
+broke (a tool failed, the API refused a request, deliveries went missing or never
+arrived in time), 2 on bad usage.
+
+Python 3 standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query"]
+
+
+class ScenarioError(Exception):
+    """A scenario could not run to its end: the harness (or hookd) is broken, not slow."""
+
+
+# ---------------------------------------------------------------------------- sizes
+
+@dataclass
+class Sizes:
+    raw_requests: int
+    raw_repeats: int
+    throughput_events: int
+    latency_rate: int
+    latency_seconds: int
+    ingest: list  # (batch, events, concurrency)
+    fanout_webhooks: int
+    fanout_rounds: int
+    isolation_webhooks: int
+    isolation_events: int
+    backlog_webhooks: int
+    backlog_events: int
+    getpost_events: int
+    query_events: int
+    wait_scale: float  # multiplies delivery time-outs
+
+
+FULL = Sizes(raw_requests=50_000, raw_repeats=3, throughput_events=100_000, latency_rate=1000,
+             latency_seconds=30, ingest=[(1, 10_000, 32), (100, 50_000, 8), (1000, 200_000, 4)],
+             fanout_webhooks=1000, fanout_rounds=5, isolation_webhooks=100, isolation_events=1000,
+             backlog_webhooks=10, backlog_events=100_000, getpost_events=30_000, query_events=20_000,
+             wait_scale=1.0)
+SMOKE = Sizes(raw_requests=2000, raw_repeats=1, throughput_events=2000, latency_rate=200, latency_seconds=2,
+              ingest=[(1, 300, 8), (100, 2000, 4), (1000, 5000, 2)], fanout_webhooks=20, fanout_rounds=2,
+              isolation_webhooks=20, isolation_events=100, backlog_webhooks=10, backlog_events=300,
+              getpost_events=1000, query_events=500, wait_scale=0.5)
+
+
+# ---------------------------------------------------------------------------- /proc
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Resets VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+def http_request(host: str, port: int, method: str, path: str, body=None, token=None, timeout=30.0):
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        raw = r.read()
+        ctype = r.getheader("Content-Type", "")
+        if "json" in ctype and raw:
+            return r.status, json.loads(raw)
+        return r.status, raw.decode(errors="replace")
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------- processes
+
+class Sink:
+    def __init__(self, bin_dir: str, logdir: str):
+        self.log = open(os.path.join(logdir, "sink.log"), "w")
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "hookd-sink"), "--port", "0", "--hang-prefix", "/hang"],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on ([\d.]+):(\d+)", line or "")
+        if not m:
+            self.stop()
+            raise ScenarioError(f"hookd-sink did not start: {line!r}")
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.base = f"http://{self.host}:{self.port}"
+
+    def _call(self, method, path):
+        status, body = http_request(self.host, self.port, method, path)
+        if status != 200:
+            raise ScenarioError(f"sink {path}: {status} {body}")
+        return body
+
+    def stats(self) -> dict:
+        return self._call("GET", "/_sink/stats")
+
+    def reset(self):
+        self._call("POST", "/_sink/reset")
+
+    def hang_all(self, on: bool) -> dict:
+        return self._call("POST", "/_sink/hang?all=" + ("1" if on else "0"))
+
+    def dump(self, path: str) -> dict:
+        """{entityId: first arrival ns}"""
+        self._call("POST", "/_sink/dump?path=" + path)
+        out = {}
+        with open(path) as f:
+            for line in f:
+                e, t = line.split()
+                e, t = int(e), int(t)
+                if e not in out or t < out[e]:
+                    out[e] = t
+        return out
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.proc.pid)
+
+    def wait_answered(self, n: int, timeout: float, what: str) -> dict:
+        """Polls until the sink has answered n requests; returns the stats."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.stats()
+            if last["answered"] >= n:
+                return last
+            time.sleep(0.02)
+        got = last["answered"] if last else 0
+        raise ScenarioError(f"{what}: {got} of {n} deliveries arrived within {timeout:.0f} s")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Hookd:
+    """One `hookd serve` on a fresh SQLite file, with a site, an admin and a publisher token."""
+
+    def __init__(self, ctx: "Context", name: str, max_in_flight: int | None = None):
+        self.ctx = ctx
+        self.dir = os.path.join(ctx.workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.logpath = os.path.join(self.dir, "hookd.log")
+        self.log = open(self.logpath, "w")
+        self.operator = "hkd_bench_" + secrets.token_urlsafe(24)
+        env = dict(os.environ)
+        env["HOOKD_OPERATOR_TOKEN"] = self.operator
+        for k in ("HOOKD_LISTEN", "HOOKD_DB", "HOOKD_API_RATE_LIMIT", "HOOKD_RETRY_SCHEDULE"):
+            env.pop(k, None)
+        cmd = [ctx.hookd, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + os.path.join(self.dir, "hookd.db"),
+               "--allow-private-network", "--api-rate-limit", "0", "--retry-schedule", ctx.retry_schedule,
+               "--sqlite-synchronous", ctx.synchronous, "--log-level", "info"]
+        if max_in_flight:
+            cmd += ["--max-in-flight", str(max_in_flight)]
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env, cwd=self.dir)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 20
+        self.host = self.port = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ScenarioError(f"hookd exited at start ({self.proc.returncode}): {self.tail_log()}")
+            with open(self.logpath) as f:
+                m = re.search(r"listening on http://([\d.]+):(\d+)", f.read())
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                break
+            time.sleep(0.02)
+        if not self.port:
+            self.stop()
+            raise ScenarioError("hookd did not log 'listening on' within 20 s")
+        try:
+            self._bootstrap()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _bootstrap(self):
+        self.site = "bench"
+        self.api("POST", "/v1/sites", {"id": self.site, "name": "Benchmark"}, self.operator, expect=201)
+        self.admin = self.api("POST", f"/v1/sites/{self.site}/tokens", {"role": "admin", "name": "bench admin"},
+                              self.operator, expect=201)["token"]
+        self.publisher = self.api("POST", f"/v1/sites/{self.site}/tokens",
+                                  {"role": "publisher", "name": "bench publisher"}, self.operator,
+                                  expect=201)["token"]
+        self.events_url = f"http://{self.host}:{self.port}/v1/sites/{self.site}/events"
+
+    def tail_log(self, n=2000) -> str:
+        try:
+            with open(self.logpath) as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+    def api(self, method, path, body=None, token=None, expect=None):
+        status, data = http_request(self.host, self.port, method, path, body, token)
+        if expect is not None and status != expect:
+            raise ScenarioError(f"{method} {path}: expected {expect}, got {status}: {str(data)[:300]}")
+        return data
+
+    def create_webhook(self, url: str, method="POST", max_in_flight=None, timeout_ms=None, expect=201) -> dict:
+        body = {"payloadUrl": url, "secret": "bench-secret", "events": ["CREATE"], "method": method,
+                "sendEverything": True}
+        if max_in_flight is not None:
+            body["maxInFlight"] = max_in_flight
+        if timeout_ms is not None:
+            body["timeoutMs"] = timeout_ms
+        return self.api("POST", f"/v1/sites/{self.site}/webhooks", body, self.admin, expect=expect)
+
+    def create_webhooks(self, specs: list, workers=8) -> list:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda s: self.create_webhook(**s), specs))
+
+    def queue_depth(self) -> int:
+        status, text = http_request(self.host, self.port, "GET", "/metrics")
+        if status != 200:
+            raise ScenarioError(f"/metrics: {status}")
+        m = re.search(r"^hookd_queue_depth (\d+)", text, re.M)
+        return int(m.group(1)) if m else -1
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def peak_rss_mb(self) -> float:
+        return proc_status_kb(self.pid, "VmHWM") / 1024.0
+
+    def rss_mb(self) -> float:
+        return proc_status_kb(self.pid, "VmRSS") / 1024.0
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise ScenarioError(f"hookd died (exit {self.proc.returncode}): {self.tail_log()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+# ---------------------------------------------------------------------------- tools
+
+def run_tool(ctx: "Context", name: str, args: list, timeout: float) -> dict:
+    cmd = [os.path.join(ctx.bin_dir, name)] + [str(a) for a in args]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ScenarioError(f"{name} did not finish within {timeout:.0f} s")
+    try:
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise ScenarioError(f"{name} failed ({p.returncode}): {p.stderr.strip()[:500]}")
+    if p.returncode != 0:
+        raise ScenarioError(f"{name} failed ({p.returncode}): {p.stderr.strip()[:500]} {out}")
+    return out
+
+
+def load(ctx, hk: Hookd, events: int, batch: int, concurrency: int, id_start: int, rate=None, out=None,
+         timeout=300.0) -> dict:
+    args = ["--url", hk.events_url, "--token", hk.publisher, "--events", events, "--batch", batch,
+            "--concurrency", concurrency, "--id-start", id_start, "--max-seconds", timeout]
+    if rate:
+        args += ["--rate", rate]
+    if out:
+        args += ["--out", out]
+    return run_tool(ctx, "hookd-load", args, timeout + 30)
+
+
+def percentile(sorted_values: list, p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+class Profiler:
+    """perf record -g on a process for the length of a `with` block (when --profile is given)."""
+
+    def __init__(self, ctx, pid: int, name: str):
+        self.ctx, self.pid, self.name, self.proc = ctx, pid, name, None
+        self.data = os.path.join(ctx.workdir, f"perf-{name}.data")
+
+    def __enter__(self):
+        if self.ctx.profile and shutil.which("perf"):
+            self.proc = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(self.pid), "-o", self.data],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc):
+        if not self.proc:
+            return False
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        out = os.path.join(self.ctx.results_dir, f"profile-{self.name}.txt")
+        with open(out, "w") as f:
+            subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--no-children", "--percent-limit", "1",
+                            "--sort", "dso,symbol", "-g", "none"], stdout=f, stderr=subprocess.DEVNULL, timeout=300)
+        self.ctx.log(f"    profile written to {os.path.relpath(out, ROOT)}")
+        return False
+
+
+# ---------------------------------------------------------------------------- context
+
+@dataclass
+class Context:
+    hookd: str
+    bin_dir: str
+    workdir: str
+    results_dir: str
+    sizes: Sizes
+    smoke: bool
+    concurrency: int
+    synchronous: str
+    retry_schedule: str
+    profile: bool
+    sink: Sink = None
+    limit: dict = field(default_factory=dict)
+    results: dict = field(default_factory=dict)
+    next_id: int = 1
+
+    def log(self, msg: str):
+        print(msg, flush=True)
+
+    def ids(self, n: int) -> int:
+        """A fresh range of entity ids (unique across the run)."""
+        start = self.next_id
+        self.next_id += n
+        return start
+
+
+def measure(hk: Hookd, sink: Sink):
+    """Starts a CPU/RSS measurement window; returns a function that closes it."""
+    cpu0, sink_cpu0 = hk.cpu(), sink.cpu()
+    reset_peak_rss(hk.pid)
+
+    def done(deliveries: int) -> dict:
+        cpu = hk.cpu() - cpu0
+        sink_cpu = sink.cpu() - sink_cpu0
+        return {"cpuSeconds": round(cpu, 3),
+                "cpuSecondsPer1000": round(cpu * 1000 / deliveries, 4) if deliveries else None,
+                "sinkCpuSecondsPer1000": round(sink_cpu * 1000 / deliveries, 4) if deliveries else None,
+                "peakRssMb": round(hk.peak_rss_mb(), 1)}
+    return done
+
+
+# ---------------------------------------------------------------------------- the limit
+
+def measure_limit(ctx: Context):
+    s = ctx.sizes
+    sink = ctx.sink
+    ctx.log(f"[limit] hookd-rawclient: {s.raw_requests} signed requests, {ctx.concurrency} in flight, keep-alive")
+    runs = {}
+    for method in ("POST", "GET"):
+        rs = []
+        for _ in range(s.raw_repeats if method == "POST" else 1):
+            sink.reset()
+            c0 = sink.cpu()
+            r = run_tool(ctx, "hookd-rawclient", ["--url", f"{sink.base}/raw", "--requests", s.raw_requests,
+                                                 "--concurrency", ctx.concurrency, "--method", method,
+                                                 "--id-start", ctx.ids(s.raw_requests)], 120)
+            r["sinkCpuSecondsPer1000"] = round((sink.cpu() - c0) * 1000 / max(1, r["ok"]), 4)
+            st = sink.stats()
+            if st["answered"] < r["ok"]:
+                raise ScenarioError(f"raw limit: the sink saw {st['answered']} of {r['ok']} requests")
+            rs.append(r)
+        runs[method] = rs
+    # One request at a time: the round trip that bounds any latency.
+    sink.reset()
+    n1 = max(500, s.raw_requests // 10)
+    rtt = run_tool(ctx, "hookd-rawclient", ["--url", f"{sink.base}/raw", "--requests", n1, "--concurrency", 1,
+                                           "--id-start", ctx.ids(n1)], 60)
+    post = sorted(r["requestsPerSecond"] for r in runs["POST"])
+    ctx.limit = {
+        "concurrency": ctx.concurrency,
+        "postRequestsPerSecond": statistics.median(post),
+        "postRuns": [r["requestsPerSecond"] for r in runs["POST"]],
+        "getRequestsPerSecond": runs["GET"][0]["requestsPerSecond"],
+        "clientCpuSecondsPer1000": statistics.median(r["cpuSecondsPer1000"] for r in runs["POST"]),
+        "sinkCpuSecondsPer1000": statistics.median(r["sinkCpuSecondsPer1000"] for r in runs["POST"]),
+        "roundTripUs": round(1e6 / rtt["requestsPerSecond"], 1) if rtt["requestsPerSecond"] else None,
+    }
+    ctx.log(f"    POST {ctx.limit['postRequestsPerSecond']:.0f} req/s (runs {ctx.limit['postRuns']}), "
+            f"GET {ctx.limit['getRequestsPerSecond']:.0f} req/s, one at a time {ctx.limit['roundTripUs']} µs/request, "
+            f"client CPU {ctx.limit['clientCpuSecondsPer1000']} s/1000")
+
+
+def ratio(rate, limit):
+    return round(rate / limit, 3) if rate and limit else None
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+def deliver_run(ctx: Context, name: str, hk: Hookd, events: int, deliveries: int, batch=1000, concurrency=4,
+                profile_name=None) -> dict:
+    """Submits `events` (batches of 1000) and waits until `deliveries` arrived at the sink."""
+    sink = ctx.sink
+    sink.reset()
+    win = measure(hk, sink)
+    first = ctx.ids(events)
+    with Profiler(ctx, hk.pid, profile_name) if profile_name else _nullctx():
+        ld = load(ctx, hk, events, batch, concurrency, first)
+        if ld["accepted"] != events:
+            raise ScenarioError(f"{name}: {ld['accepted']} of {events} events accepted")
+        st = sink.wait_answered(deliveries, 120 * ctx.sizes.wait_scale + deliveries / 2000, name)
+    m = win(deliveries)
+    hk.alive()
+    seconds = (st["lastNs"] - ld["startNs"]) / 1e9
+    time.sleep(0.2)
+    extra = sink.stats()["answered"] - deliveries
+    return {"events": events, "deliveries": deliveries, "seconds": round(seconds, 3),
+            "deliveriesPerSecond": round(deliveries / seconds, 1), "ingestEventsPerSecond": ld["eventsPerSecond"],
+            "duplicates": extra, **m}
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+def sc_throughput(ctx: Context):
+    n = ctx.sizes.throughput_events
+    ctx.log(f"[throughput] {n} events, one POST webhook (maxInFlight {ctx.concurrency}), "
+            f"synchronous={ctx.synchronous}")
+    hk = Hookd(ctx, "throughput")
+    try:
+        hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
+        r = deliver_run(ctx, "throughput", hk, n, n, profile_name="throughput")
+    finally:
+        hk.stop()
+    r["ratioToLimit"] = ratio(r["deliveriesPerSecond"], ctx.limit["postRequestsPerSecond"])
+    ctx.log(f"    {r['deliveriesPerSecond']:.0f} deliveries/s ({r['ratioToLimit']} of the limit), "
+            f"{r['cpuSecondsPer1000']} CPU s/1000, peak RSS {r['peakRssMb']} MB")
+    return r
+
+
+def sc_latency(ctx: Context):
+    s = ctx.sizes
+    n = s.latency_rate * s.latency_seconds
+    ctx.log(f"[latency] {s.latency_rate} events/s offered for {s.latency_seconds} s (batch 1), one POST webhook")
+    hk = Hookd(ctx, "latency")
+    try:
+        hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
+        ctx.sink.reset()
+        win = measure(hk, ctx.sink)
+        first = ctx.ids(n)
+        submits = os.path.join(hk.dir, "submits.txt")
+        with Profiler(ctx, hk.pid, "latency"):
+            ld = load(ctx, hk, n, 1, 64, first, rate=s.latency_rate, out=submits, timeout=s.latency_seconds + 60)
+            if ld["accepted"] != n:
+                raise ScenarioError(f"latency: {ld['accepted']} of {n} events accepted")
+            ctx.sink.wait_answered(n, 60, "latency")
+        m = win(n)
+        arrivals = ctx.sink.dump(os.path.join(hk.dir, "arrivals.txt"))
+        hk.alive()
+    finally:
+        hk.stop()
+    lat, ack = [], []
+    with open(submits) as f:
+        for line in f:
+            first_id, count, send_ns, ack_ns, status = (int(x) for x in line.split())
+            if status != 202:
+                continue
+            ack.append((ack_ns - send_ns) / 1e6)
+            for e in range(first_id, first_id + count):
+                if e not in arrivals:
+                    raise ScenarioError(f"latency: entity {e} was never delivered")
+                lat.append((arrivals[e] - send_ns) / 1e6)
+    lat.sort()
+    ack.sort()
+    r = {"events": n, "offeredPerSecond": s.latency_rate, "seconds": s.latency_seconds,
+         "p50Ms": round(percentile(lat, 0.5), 3), "p90Ms": round(percentile(lat, 0.9), 3),
+         "p99Ms": round(percentile(lat, 0.99), 3), "p999Ms": round(percentile(lat, 0.999), 3),
+         "maxMs": round(lat[-1], 3), "ackP50Ms": round(percentile(ack, 0.5), 3),
+         "ackP99Ms": round(percentile(ack, 0.99), 3), "lateSubmits": ld["late"], **m}
+    if ctx.limit.get("roundTripUs"):
+        r["p50OverRawRoundTrip"] = round(r["p50Ms"] * 1000 / ctx.limit["roundTripUs"], 1)
+    ctx.log(f"    submit→receipt p50 {r['p50Ms']} ms, p99 {r['p99Ms']} ms, p99.9 {r['p999Ms']} ms, "
+            f"max {r['maxMs']} ms (202 after p50 {r['ackP50Ms']} ms); {r['cpuSecondsPer1000']} CPU s/1000")
+    return r
+
+
+def sc_ingest(ctx: Context):
+    out = {}
+    runs = [(b, n, c, True) for b, n, c in ctx.sizes.ingest]
+    b, n, c = ctx.sizes.ingest[-1]
+    runs.append((b, n, c, False))
+    for batch, events, conc, with_hook in runs:
+        key = f"batch{batch}" + ("" if with_hook else "NoWebhook")
+        ctx.log(f"[ingest] {events} events in batches of {batch}, {conc} requests in flight, "
+                + ("one matching webhook delivering meanwhile" if with_hook else "no matching webhook"))
+        hk = Hookd(ctx, "ingest-" + key)
+        try:
+            if with_hook:
+                hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
+            ctx.sink.reset()
+            win = measure(hk, ctx.sink)
+            with Profiler(ctx, hk.pid, "ingest-" + key) if batch == 1000 else _nullctx():
+                ld = load(ctx, hk, events, batch, conc, ctx.ids(events))
+            if ld["accepted"] != events:
+                raise ScenarioError(f"ingest: {ld['accepted']} of {events} events accepted")
+            m = win(events)
+            delivered = ctx.sink.stats()["answered"]
+            hk.alive()
+        finally:
+            hk.stop()
+        r = {"batch": batch, "events": events, "concurrency": conc, "withWebhook": with_hook,
+             "eventsPerSecond": ld["eventsPerSecond"], "seconds": ld["seconds"], "ackP50Ms": ld["ackP50Ms"],
+             "ackP99Ms": ld["ackP99Ms"], "deliveredMeanwhile": delivered,
+             "cpuSecondsPer1000Events": m["cpuSecondsPer1000"], "peakRssMb": m["peakRssMb"]}
+        out[key] = r
+        ctx.log(f"    {r['eventsPerSecond']:.0f} events/s accepted (202 p50 {r['ackP50Ms']} ms, p99 {r['ackP99Ms']} ms), "
+                f"{delivered} delivered meanwhile")
+    return out
+
+
+def sc_fanout(ctx: Context):
+    s = ctx.sizes
+    n = s.fanout_webhooks
+    ctx.log(f"[fanout] one event to {n} webhooks, {s.fanout_rounds} rounds")
+    hk = Hookd(ctx, "fanout")
+    try:
+        t = time.monotonic()
+        hk.create_webhooks([{"url": f"{ctx.sink.base}/fan/{i}"} for i in range(n)])
+        setup = time.monotonic() - t
+        ctx.sink.reset()
+        win = measure(hk, ctx.sink)
+        times = []
+        with Profiler(ctx, hk.pid, "fanout"):
+            for _ in range(s.fanout_rounds):
+                ctx.sink.reset()
+                ld = load(ctx, hk, 1, 1, 1, ctx.ids(1))
+                st = ctx.sink.wait_answered(n, 60 * s.wait_scale, "fanout")
+                times.append((st["lastNs"] - ld["startNs"]) / 1e6)
+                time.sleep(0.2)
+                if ctx.sink.stats()["answered"] != n:
+                    raise ScenarioError("fanout: duplicate deliveries")
+        m = win(n * s.fanout_rounds)
+        hk.alive()
+    finally:
+        hk.stop()
+    med = statistics.median(times)
+    r = {"webhooks": n, "rounds": s.fanout_rounds, "msEachRound": [round(x, 1) for x in times],
+         "firstRoundMs": round(times[0], 1), "medianMs": round(med, 1), "maxMs": round(max(times), 1),
+         "webhookSetupSeconds": round(setup, 2), "deliveriesPerSecond": round(n / (med / 1000), 1), **m}
+    r["ratioToLimit"] = ratio(r["deliveriesPerSecond"], ctx.limit["postRequestsPerSecond"])
+    ctx.log(f"    all {n} arrived after {r['msEachRound']} ms (median {r['medianMs']} ms, first round "
+            f"{r['firstRoundMs']} ms with new connections)")
+    return r
+
+
+def sc_isolation(ctx: Context):
+    s = ctx.sizes
+    n_hooks, events = s.isolation_webhooks, s.isolation_events
+    n_hang = max(1, n_hooks // 10)
+    out = {}
+    for label, hang in (("control", 0), ("hanging", n_hang)):
+        healthy = n_hooks - hang
+        ctx.log(f"[isolation/{label}] {n_hooks} webhooks, {hang} of them hang (timeoutMs 2000); "
+                f"{events} events → {healthy * events} healthy deliveries")
+        hk = Hookd(ctx, "isolation-" + label)
+        try:
+            specs = [{"url": f"{ctx.sink.base}/hang/{i}", "timeout_ms": 2000} for i in range(hang)]
+            specs += [{"url": f"{ctx.sink.base}/iso/{i}"} for i in range(healthy)]
+            hk.create_webhooks(specs)
+            r = deliver_run(ctx, "isolation", hk, events, healthy * events,
+                            profile_name=("isolation" if hang else None))
+            r.pop("duplicates", None)
+            r["webhooks"], r["hanging"] = n_hooks, hang
+            r["held"] = ctx.sink.stats()["heldTotal"]
+        finally:
+            hk.stop()
+        out[label] = r
+        ctx.log(f"    healthy: {r['deliveriesPerSecond']:.0f} deliveries/s")
+    tp = ctx.results.get("throughput", {}).get("deliveriesPerSecond")
+    out["ratioToThroughput"] = ratio(out["hanging"]["deliveriesPerSecond"], tp)
+    out["ratioToControl"] = ratio(out["hanging"]["deliveriesPerSecond"], out["control"]["deliveriesPerSecond"])
+    out["ratioToLimit"] = ratio(out["hanging"]["deliveriesPerSecond"], ctx.limit["postRequestsPerSecond"])
+    ctx.log(f"    ratio to throughput {out['ratioToThroughput']}, to the same run without hanging webhooks "
+            f"{out['ratioToControl']}")
+    return out
+
+
+def sc_backlog(ctx: Context):
+    s = ctx.sizes
+    hooks, events = s.backlog_webhooks, s.backlog_events
+    total = hooks * events
+    ctx.log(f"[backlog] {total} pending deliveries ({events} events × {hooks} webhooks) while the receiver is "
+            f"down (holds every request), then up")
+    sink = ctx.sink
+    sink.reset()
+    sink.hang_all(True)
+    hk = Hookd(ctx, "backlog")
+    try:
+        hk.create_webhooks([{"url": f"{sink.base}/backlog/{i}", "timeout_ms": 60000} for i in range(hooks)])
+        cpu0 = hk.cpu()
+        t0 = time.monotonic()
+        ld = load(ctx, hk, events, 1000, 2, ctx.ids(events), timeout=400 * s.wait_scale)
+        if ld["accepted"] != events:
+            raise ScenarioError(f"backlog: {ld['accepted']} of {events} events accepted")
+        ingest_s = time.monotonic() - t0
+        ingest_cpu = hk.cpu() - cpu0
+        depth = hk.queue_depth()
+        time.sleep(1.0)
+        rss_pending = hk.peak_rss_mb()
+        rss_now = hk.rss_mb()
+        held = sink.stats()["heldNow"]
+        ctx.log(f"    {total} pending after {ingest_s:.1f} s of ingest ({ld['eventsPerSecond']:.0f} events/s, "
+                f"{total / ingest_s:.0f} deliveries/s created); queue depth {depth}, {held} requests held; "
+                f"peak RSS {rss_pending:.1f} MB")
+        if depth < total * 0.99:
+            raise ScenarioError(f"backlog: queue depth {depth}, expected about {total}")
+        reset_peak_rss(hk.pid)
+        cpu1, sink_cpu1 = hk.cpu(), sink.cpu()
+        up_ns = now_ns()
+        with Profiler(ctx, hk.pid, "backlog-drain"):
+            sink.hang_all(False)
+            st = sink.wait_answered(total, 600 * s.wait_scale, "backlog drain")
+        drain_s = (st["lastNs"] - up_ns) / 1e9
+        drain_cpu = hk.cpu() - cpu1
+        sink_cpu = sink.cpu() - sink_cpu1
+        rss_drain = hk.peak_rss_mb()
+        hk.alive()
+    finally:
+        hk.stop()
+        sink.hang_all(False)
+    r = {"pending": total, "webhooks": hooks, "ingestSeconds": round(ingest_s, 1),
+         "ingestEventsPerSecond": ld["eventsPerSecond"], "ingestDeliveriesPerSecond": round(total / ingest_s, 1),
+         "ingestCpuSeconds": round(ingest_cpu, 2), "queueDepth": depth,
+         "peakRssPendingMb": round(rss_pending, 1), "rssPendingMb": round(rss_now, 1),
+         "drainSeconds": round(drain_s, 2), "drainPerSecond": round(total / drain_s, 1),
+         "peakRssDrainMb": round(rss_drain, 1), "cpuSeconds": round(drain_cpu, 2),
+         "cpuSecondsPer1000": round(drain_cpu * 1000 / total, 4),
+         "sinkCpuSecondsPer1000": round(sink_cpu * 1000 / total, 4)}
+    r["peakRssMb"] = max(r["peakRssPendingMb"], r["peakRssDrainMb"])
+    r["ratioToLimit"] = ratio(r["drainPerSecond"], ctx.limit["postRequestsPerSecond"])
+    ctx.log(f"    drained in {drain_s:.1f} s: {r['drainPerSecond']:.0f} deliveries/s ({r['ratioToLimit']} of the "
+            f"limit), {r['cpuSecondsPer1000']} CPU s/1000, peak RSS while draining {rss_drain:.1f} MB")
+    return r
+
+
+def sc_getpost(ctx: Context):
+    n = ctx.sizes.getpost_events
+    out = {}
+    for method in ("GET", "POST"):
+        ctx.log(f"[getpost/{method}] {n} events, one {method} webhook")
+        hk = Hookd(ctx, "getpost-" + method)
+        try:
+            hk.create_webhook(f"{ctx.sink.base}/gp", method=method, max_in_flight=ctx.concurrency)
+            r = deliver_run(ctx, "getpost", hk, n, n)
+        finally:
+            hk.stop()
+        lim = ctx.limit["getRequestsPerSecond" if method == "GET" else "postRequestsPerSecond"]
+        r["ratioToLimit"] = ratio(r["deliveriesPerSecond"], lim)
+        out[method] = r
+        ctx.log(f"    {r['deliveriesPerSecond']:.0f} deliveries/s ({r['ratioToLimit']} of the raw {method} limit), "
+                f"{r['cpuSecondsPer1000']} CPU s/1000")
+    return out
+
+
+def sc_query(ctx: Context):
+    n = ctx.sizes.query_events
+    out = {}
+    base = f"{ctx.sink.base}/q"
+    for label, kib in (("1KiB", 1), ("8KiB", 8)):
+        url = base + "?pad=" + "x" * (kib * 1024 - len(base) - 5)
+        ctx.log(f"[query/{label}] GET webhook whose payload URL is {len(url)} characters, {n} events")
+        hk = Hookd(ctx, "query-" + label)
+        try:
+            status, body = http_request(hk.host, hk.port, "POST", f"/v1/sites/{hk.site}/webhooks",
+                                        {"payloadUrl": url, "secret": "bench-secret", "events": ["CREATE"],
+                                         "method": "GET", "sendEverything": True, "maxInFlight": ctx.concurrency},
+                                        hk.admin)
+            if status == 422 and kib > 2:
+                out[label] = {"urlLength": len(url), "refused": True, "status": status,
+                              "detail": (body.get("errors") or [{}])[0].get("message") if isinstance(body, dict)
+                              else str(body)[:200]}
+                ctx.log(f"    refused at creation (422: {out[label]['detail']}): payload URLs are limited "
+                        f"to 2048 characters")
+                continue
+            if status != 201:
+                raise ScenarioError(f"query: creating the webhook: {status} {body}")
+            r = deliver_run(ctx, "query", hk, n, n)
+        finally:
+            hk.stop()
+        r["urlLength"] = len(url)
+        r["ratioToLimit"] = ratio(r["deliveriesPerSecond"], ctx.limit["getRequestsPerSecond"])
+        out[label] = r
+        ctx.log(f"    {r['deliveriesPerSecond']:.0f} deliveries/s, {r['cpuSecondsPer1000']} CPU s/1000")
+    return out
+
+
+RUNNERS = {"throughput": sc_throughput, "latency": sc_latency, "ingest": sc_ingest, "fanout": sc_fanout,
+           "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query}
+
+
+# ---------------------------------------------------------------------------- report
+
+def machine_info(ctx: Context) -> dict:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_mb = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_mb = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    fs = ""
+    try:
+        best = ""
+        real = os.path.realpath(ctx.workdir)
+        with open("/proc/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if real.startswith(parts[1]) and len(parts[1]) >= len(best):
+                    best, fs = parts[1], f"{parts[2]} on {parts[0]} ({parts[1]})"
+    except OSError:
+        pass
+    commit = ""
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        if dirty:
+            commit += " (src modified)"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    version = ""
+    try:
+        version = subprocess.run([ctx.hookd, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"nproc": os.cpu_count(), "cpuModel": model, "kernel": platform.release(), "memoryMb": mem_mb,
+            "workdirFilesystem": fs, "hookd": version, "commit": commit, "python": platform.python_version()}
+
+
+def fmt(v, unit="", digits=None):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if digits is None:
+            digits = 0 if abs(v) >= 100 else (1 if abs(v) >= 10 else (2 if abs(v) >= 1 else 3))
+        return f"{v:,.{digits}f}{unit}"
+    if isinstance(v, int):
+        return f"{v:,}{unit}"
+    return f"{v}{unit}"
+
+
+def table_rows(ctx: Context) -> list:
+    """(scenario, result, ratio to the limit, CPU s/1000, peak RSS MB)"""
+    R, L = ctx.results, ctx.limit
+    rows = []
+    if L:
+        rows.append(("limit: raw client POST", f"{fmt(L['postRequestsPerSecond'])} req/s", "1", 
+                     fmt(L['clientCpuSecondsPer1000'], digits=4) + " (client)", "–"))
+        rows.append(("limit: raw client GET", f"{fmt(L['getRequestsPerSecond'])} req/s", "1", "–", "–"))
+        rows.append(("limit: one request at a time", f"{fmt(L['roundTripUs'])} µs round trip", "–", "–", "–"))
+    if "throughput" in R:
+        r = R["throughput"]
+        rows.append((f"throughput ({fmt(r['events'])} events, 1 webhook)", f"{fmt(r['deliveriesPerSecond'])} deliveries/s",
+                     fmt(r["ratioToLimit"]), fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    if "latency" in R:
+        r = R["latency"]
+        rows.append((f"latency ({r['offeredPerSecond']} ev/s × {r['seconds']} s)",
+                     f"p50 {fmt(r['p50Ms'])} ms, p99 {fmt(r['p99Ms'])} ms, p99.9 {fmt(r['p999Ms'])} ms",
+                     f"p50 = {fmt(r.get('p50OverRawRoundTrip'))}× raw round trip",
+                     fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    if "ingest" in R:
+        for key, r in R["ingest"].items():
+            what = f"ingest, batch {r['batch']}" + ("" if r["withWebhook"] else ", no webhook")
+            rows.append((what, f"{fmt(r['eventsPerSecond'])} events/s",
+                         fmt(ratio(r["eventsPerSecond"], L.get("postRequestsPerSecond"))),
+                         fmt(r["cpuSecondsPer1000Events"], digits=4) + " (per 1000 events)", fmt(r["peakRssMb"])))
+    if "fanout" in R:
+        r = R["fanout"]
+        rows.append((f"fan-out (1 event → {fmt(r['webhooks'])} webhooks)",
+                     f"median {fmt(r['medianMs'])} ms (first {fmt(r['firstRoundMs'])} ms)",
+                     fmt(r["ratioToLimit"]), fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    if "isolation" in R:
+        r = R["isolation"]
+        h, c = r["hanging"], r["control"]
+        rows.append((f"isolation ({h['hanging']} of {h['webhooks']} webhooks hang)",
+                     f"{fmt(h['deliveriesPerSecond'])} healthy deliveries/s = {fmt(r['ratioToThroughput'])} of "
+                     f"throughput, {fmt(r['ratioToControl'])} of no-hang control ({fmt(c['deliveriesPerSecond'])}/s)",
+                     fmt(r["ratioToLimit"]), fmt(h["cpuSecondsPer1000"], digits=4), fmt(h["peakRssMb"])))
+    if "backlog" in R:
+        r = R["backlog"]
+        rows.append((f"backlog ({fmt(r['pending'])} pending)",
+                     f"drain {fmt(r['drainPerSecond'])} deliveries/s; RSS pending {fmt(r['peakRssPendingMb'])} MB; "
+                     f"built at {fmt(r['ingestDeliveriesPerSecond'])} deliveries/s",
+                     fmt(r["ratioToLimit"]), fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    if "getpost" in R:
+        for m, r in R["getpost"].items():
+            rows.append((f"{m} ({fmt(r['events'])} events)", f"{fmt(r['deliveriesPerSecond'])} deliveries/s",
+                         fmt(r["ratioToLimit"]) + f" (raw {m})", fmt(r["cpuSecondsPer1000"], digits=4),
+                         fmt(r["peakRssMb"])))
+    if "query" in R:
+        for label, r in R["query"].items():
+            if r.get("refused"):
+                rows.append((f"GET, {label} query ({r['urlLength']}-char URL)",
+                             f"refused at creation: {r['detail']}", "–", "–", "–"))
+            else:
+                rows.append((f"GET, {label} query ({r['urlLength']}-char URL)",
+                             f"{fmt(r['deliveriesPerSecond'])} deliveries/s", fmt(r["ratioToLimit"]) + " (raw GET)",
+                             fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    return rows
+
+
+def targets(ctx: Context) -> list:
+    """(target, measured, met) — judged only on a full-size run."""
+    R, out = ctx.results, []
+
+    def add(name, value, ok):
+        out.append((name, value, None if ctx.smoke or ok is None else bool(ok)))
+
+    if "throughput" in R:
+        r = R["throughput"]
+        add("throughput ≥ 60 % of the raw limit", f"{fmt(r['ratioToLimit'])}", r["ratioToLimit"] >= 0.6)
+        add("≤ 0.07 CPU s per 1000 deliveries (throughput)", fmt(r["cpuSecondsPer1000"], digits=4),
+            r["cpuSecondsPer1000"] <= 0.07)
+        add("peak RSS ≤ 60 MB (100,000-event run)", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 60)
+    if "ingest" in R and "batch1000" in R["ingest"]:
+        r = R["ingest"]["batch1000"]
+        add("ingest ≥ 50,000 events/s, batches of 1000", f"{fmt(r['eventsPerSecond'])} events/s",
+            r["eventsPerSecond"] >= 50_000)
+    if "latency" in R:
+        r = R["latency"]
+        add("p50 ≤ 2 ms at 1000 events/s", f"{fmt(r['p50Ms'])} ms", r["p50Ms"] <= 2)
+        add("p99 ≤ 10 ms at 1000 events/s", f"{fmt(r['p99Ms'])} ms", r["p99Ms"] <= 10)
+    if "fanout" in R:
+        r = R["fanout"]
+        add("fan-out to 1000 webhooks ≤ 100 ms", f"median {fmt(r['medianMs'])} ms, first {fmt(r['firstRoundMs'])} ms",
+            r["medianMs"] <= 100)
+    if "isolation" in R:
+        r = R["isolation"]
+        add("isolation ratio ≥ 0.9", fmt(r["ratioToThroughput"]),
+            r["ratioToThroughput"] >= 0.9 if r["ratioToThroughput"] is not None else None)
+    if "backlog" in R:
+        r = R["backlog"]
+        add("peak RSS ≤ 150 MB with 1 M pending", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 150)
+    return out
+
+
+def write_reports(ctx: Context, meta: dict, errors: list):
+    rows = table_rows(ctx)
+    tgt = targets(ctx)
+    os.makedirs(ctx.results_dir, exist_ok=True)
+    doc = {"meta": meta, "limit": ctx.limit, "scenarios": ctx.results,
+           "targets": [{"target": t, "measured": v, "met": m} for t, v, m in tgt], "errors": errors}
+    with open(os.path.join(ctx.results_dir, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    md = []
+    md.append(f"# hookd benchmark results{' (smoke run: sizes are tiny, numbers mean nothing)' if ctx.smoke else ''}\n")
+    mi = meta["machine"]
+    md.append(f"- when: {meta['started']} ({meta['durationSeconds']} s)")
+    md.append(f"- machine: {mi['nproc']} × {mi['cpuModel']}, {mi['memoryMb']} MB, Linux {mi['kernel']}")
+    md.append(f"- database: SQLite `synchronous={ctx.synchronous}`, {mi['workdirFilesystem']}")
+    md.append(f"- hookd: {mi['hookd']} @ {mi['commit']}; retry schedule `{ctx.retry_schedule}`; "
+              f"concurrency {ctx.concurrency}")
+    md.append(f"- command: `{meta['command']}`\n")
+    md.append("| scenario | result | ratio to the raw limit | CPU s / 1000 deliveries | peak RSS MB |")
+    md.append("|---|---|---|---|---|")
+    for row in rows:
+        md.append("| " + " | ".join(str(c) for c in row) + " |")
+    md.append("")
+    if tgt:
+        md.append("| target (issue 7) | measured | met |")
+        md.append("|---|---|---|")
+        for t, v, m in tgt:
+            md.append(f"| {t} | {v} | {'–' if m is None else ('yes' if m else '**no**')} |")
+        md.append("")
+    if errors:
+        md.append("## Errors\n")
+        for e in errors:
+            md.append(f"- {e}")
+        md.append("")
+    with open(os.path.join(ctx.results_dir, "latest.md"), "w") as f:
+        f.write("\n".join(md))
+    # Console table.
+    print()
+    w = [max(len(str(r[i])) for r in rows + [("scenario", "result", "ratio", "CPU s/1000", "RSS MB")])
+         for i in range(5)] if rows else [0] * 5
+    for r in [("scenario", "result", "ratio", "CPU s/1000", "RSS MB")] + rows:
+        print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
+    if tgt:
+        print()
+        for t, v, m in tgt:
+            print(f"  {'–  ' if m is None else ('met' if m else 'NOT')}  {t}: {v}")
+    print(f"\nwritten: {os.path.relpath(os.path.join(ctx.results_dir, 'latest.json'), ROOT)}, "
+          f"{os.path.relpath(os.path.join(ctx.results_dir, 'latest.md'), ROOT)}")
+
+
+# ---------------------------------------------------------------------------- main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="hookd benchmark harness (issue 7)")
+    ap.add_argument("--smoke", action="store_true", help="every scenario, tiny (checks the harness works)")
+    ap.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)")
+    ap.add_argument("--hookd", default=os.path.join(ROOT, "build", "hookd"), help="the hookd binary")
+    ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bench"),
+                    help="folder with hookd-sink, hookd-load, hookd-rawclient")
+    ap.add_argument("--results-dir", default=None, help="where latest.json/.md go (default bench/results; "
+                    "a smoke run writes to its temp dir unless given)")
+    ap.add_argument("--workdir", default=None, help="parent of the temp dir (databases, logs)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--concurrency", type=int, default=64,
+                    help="requests in flight: the raw client's and the throughput webhook's maxInFlight")
+    ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"], help="SQLite synchronous")
+    ap.add_argument("--retry-schedule", default="0s,1s,1s,1s,1s")
+    ap.add_argument("--profile", action="store_true",
+                    help="perf record -g hookd during the main scenarios; reports in the results dir")
+    args = ap.parse_args()
+
+    for tool in ("hookd-sink", "hookd-load", "hookd-rawclient"):
+        if not os.access(os.path.join(args.bin_dir, tool), os.X_OK):
+            print(f"missing {tool} in {args.bin_dir}: build it with "
+                  f"cmake --build build --target hookd-sink hookd-load hookd-rawclient", file=sys.stderr)
+            return 2
+    if not os.access(args.hookd, os.X_OK):
+        print(f"missing hookd binary: {args.hookd}", file=sys.stderr)
+        return 2
+
+    workdir = tempfile.mkdtemp(prefix="hookd-bench-", dir=args.workdir)
+    results_dir = args.results_dir or (os.path.join(workdir, "results") if args.smoke
+                                       else os.path.join(HERE, "results"))
+    ctx = Context(hookd=os.path.abspath(args.hookd), bin_dir=os.path.abspath(args.bin_dir), workdir=workdir,
+                  results_dir=results_dir, sizes=SMOKE if args.smoke else FULL, smoke=args.smoke,
+                  concurrency=args.concurrency, synchronous=args.synchronous, retry_schedule=args.retry_schedule,
+                  profile=args.profile)
+    os.makedirs(results_dir, exist_ok=True)
+    selected = args.only or SCENARIOS
+    started = time.time()
+    meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "command": "python3 bench/run.py " + " ".join(sys.argv[1:]), "smoke": args.smoke,
+            "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
+            "scenarios": selected}
+    meta["machine"] = machine_info(ctx)
+    ctx.log(f"hookd benchmarks{' (smoke)' if args.smoke else ''}: {', '.join(selected)}; work dir {workdir}")
+    errors = []
+    try:
+        ctx.sink = Sink(ctx.bin_dir, workdir)
+        measure_limit(ctx)
+        for name in selected:
+            t = time.monotonic()
+            try:
+                ctx.results[name] = RUNNERS[name](ctx)
+            except ScenarioError as e:
+                errors.append(f"{name}: {e}")
+                ctx.log(f"    FAILED: {e}")
+            except Exception as e:  # a harness bug is a failure too
+                errors.append(f"{name}: {type(e).__name__}: {e}")
+                ctx.log(f"    FAILED: {traceback.format_exc()}")
+            ctx.log(f"    ({time.monotonic() - t:.1f} s)")
+    except ScenarioError as e:
+        errors.append(f"limit: {e}")
+        ctx.log(f"FAILED: {e}")
+    finally:
+        if ctx.sink:
+            ctx.sink.stop()
+    meta["durationSeconds"] = round(time.time() - started, 1)
+    write_reports(ctx, meta, errors)
+    if errors:
+        print(f"\n{len(errors)} scenario(s) broke; logs in {workdir}", file=sys.stderr)
+    elif not args.keep:
+        if results_dir.startswith(workdir):
+            print("(smoke results were in the temp dir, removed with it; use --results-dir to keep them)")
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
