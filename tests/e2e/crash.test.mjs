@@ -71,16 +71,17 @@ test('SIGKILL at random moments during ingest and delivery: every accepted event
         failedRequests += 1; // hookd died mid-request (or is restarting): not acknowledged
         await sleep(20);
       }
-      await sleep(rnd(0, 40));
+      await sleep(rnd(20, 80));
     }
     publishing = false;
   })();
 
-  // Killer: KILLS times, wait a random moment after the server is up, then
-  // SIGKILL it and restart it on the same database at once.
+  // Killer: wait a random moment after the server is up, then SIGKILL it and
+  // restart it on the same database at once. At least KILLS times, and on
+  // until the publisher is done (at most 30).
   const killLog = [];
-  for (let k = 0; k < KILLS; k++) {
-    const wait = rnd(300, 1500);
+  for (let k = 0; k < 30 && (k < KILLS || publishing); k++) {
+    const wait = rnd(200, 1000);
     await sleep(wait);
     const before = { accepted: accepted.size, received: rx.succeeded.length, publishing };
     const exit = await server.kill9();
@@ -89,7 +90,7 @@ test('SIGKILL at random moments during ingest and delivery: every accepted event
     await server.start();
   }
   await publisher;
-  assert.equal(killLog.length, KILLS);
+  assert.ok(killLog.length >= KILLS, `killed ${killLog.length} times`);
 
   // Every accepted event id arrives at least once (bounded wait).
   const wanted = [...accepted.values()];
@@ -122,7 +123,7 @@ test('SIGKILL at random moments during ingest and delivery: every accepted event
   const answered = [...arrivals.values()].reduce((a, b) => a + b, 0);
   const acceptedArrivals = wanted.reduce((a, e) => a + (arrivals.get(e) ?? 0), 0);
   const dupRate = (acceptedArrivals - wanted.length) / wanted.length;
-  const summary = `crash test: ${KILLS} SIGKILLs, ${submitted} events submitted, ${accepted.size} accepted (202), `
+  const summary = `crash test: ${killLog.length} SIGKILLs (${killLog.filter((k) => k.publishing).length} while publishing), ${submitted} events submitted, ${accepted.size} accepted (202), `
     + `${failedRequests} publish requests failed by the kills, ${non202} non-202 answers; `
     + `receiver: ${answered} 2xx answers for ${arrivals.size} distinct ids; `
     + `duplicates among accepted: ${acceptedArrivals - wanted.length} (${(dupRate * 100).toFixed(2)} %); delivery states ${JSON.stringify(states)}`;

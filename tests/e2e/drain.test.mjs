@@ -74,7 +74,7 @@ test('SIGTERM with deliveries in flight: refuses new connections, finishes them,
 test('SIGTERM with a receiver slower than the drain timeout: exits 0 at the deadline; the delivery is sent again after restart', T, async () => {
   const server = await startServer({ retrySchedule: '0s,1s,1s', extraArgs: ['--drain-timeout', '2s'] });
   cleanup.push(() => server.dispose());
-  const rx = await startReceiver({ status: 200, delayMs: 20000 });
+  const rx = await startReceiver({ hang: true }); // never answers (no timer keeps node alive)
   cleanup.push(() => rx.close());
   const site = await setupSite(server);
   const wh = await createWebhook(site, { payloadUrl: rx.url(), timeoutMs: 30000 });

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "store/common/rows.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
@@ -14,37 +15,7 @@ namespace {
 using sqlite::Db;
 using sqlite::Stmt;
 
-std::string JoinList(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& s : items) {
-        if (!out.empty()) out.push_back(',');
-        out += s;
-    }
-    return out;
-}
-
-std::vector<std::string> SplitList(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos < s.size()) {
-        std::size_t end = s.find(',', pos);
-        if (end == std::string_view::npos) end = s.size();
-        out.emplace_back(s.substr(pos, end - pos));
-        pos = end + 1;
-    }
-    return out;
-}
-
-int Clamp(int limit) { return std::clamp(limit, 1, 1000); }
-
-// What ingest needs of a webhook to match events; cached per site.
-struct MatchInfo {
-    WebhookId id;
-    EventMask events = 0;
-    bool everything = false;
-    std::vector<std::string> entities;
-    Ordering ordering = Ordering::kNone;
-};
+using namespace common;
 
 Status Migrate(Db& db, int* version_out) {
     auto st = db.Prepare("PRAGMA user_version");
@@ -104,7 +75,7 @@ public:
             "SELECT id, name, created_at FROM sites WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2");
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        const int limit = Clamp(page.limit);
+        const int limit = ClampLimit(page.limit);
         s.BindAll(page.cursor, limit + 1);
         Page<Site> out;
         while (s.Step() == SQLITE_ROW) out.items.push_back(Site{s.Text(0), s.Text(1), s.Int(2)});
@@ -135,7 +106,7 @@ public:
             "AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        const int limit = Clamp(page.limit);
+        const int limit = ClampLimit(page.limit);
         s.BindAll(site, page.cursor, limit + 1);
         Page<Token> out;
         while (s.Step() == SQLITE_ROW) out.items.push_back(ReadToken(s));
@@ -182,7 +153,7 @@ public:
         Stmt s(*st);
         s.BindAll(id.str(), site);
         if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
-        return ReadWebhook(s);
+        return ReadWebhook(s, box_);
     }
 
     Result<Webhook> GetWebhookById(const WebhookId& id) override {
@@ -192,7 +163,7 @@ public:
         Stmt s(*st);
         s.BindAll(id.str());
         if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
-        return ReadWebhook(s);
+        return ReadWebhook(s, box_);
     }
 
     Result<Page<Webhook>> ListWebhooks(const SiteId& site, const PageRequest& page) override {
@@ -201,11 +172,11 @@ public:
                              " WHERE site = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        const int limit = Clamp(page.limit);
+        const int limit = ClampLimit(page.limit);
         s.BindAll(site, page.cursor, limit + 1);
         Page<Webhook> out;
         while (s.Step() == SQLITE_ROW) {
-            auto w = ReadWebhook(s);
+            auto w = ReadWebhook(s, box_);
             if (!w) return Fail(w.error());
             out.items.push_back(std::move(*w));
         }
@@ -278,7 +249,7 @@ public:
             "ORDER BY id DESC LIMIT ?3");
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        const int limit = Clamp(page.limit);
+        const int limit = ClampLimit(page.limit);
         s.BindAll(site, page.cursor, limit + 1);
         Page<AuditEntry> out;
         while (s.Step() == SQLITE_ROW) {
@@ -333,24 +304,7 @@ public:
     Result<IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
                                 std::optional<std::string> idempotency_key, TimeMs now) override {
         IngestJob job{&site, &events, std::move(idempotency_key), now, {}, false};
-        std::unique_lock lock(ingest_mu_);
-        ingest_queue_.push_back(&job);
-        while (!job.done) {
-            if (ingest_leader_) {
-                ingest_cv_.wait(lock);
-                continue;
-            }
-            ingest_leader_ = true;
-            std::vector<IngestJob*> batch;
-            batch.swap(ingest_queue_);
-            lock.unlock();
-            CommitIngest(batch);
-            lock.lock();
-            for (auto* j : batch) j->done = true;
-            ingest_leader_ = false;
-            ingest_cv_.notify_all();
-        }
-        return std::move(job.result);
+        return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
     }
 
     // ---------------------------------------------------------------- deliveries (API)
@@ -363,7 +317,7 @@ public:
                              "AND (?6 IS NULL OR created_at < ?6) ORDER BY id DESC LIMIT ?7");
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        const int limit = Clamp(page.limit);
+        const int limit = ClampLimit(page.limit);
         std::optional<int> state;
         if (f.state) state = static_cast<int>(*f.state);
         s.BindAll(webhook.str(), site, page.cursor, state, f.since, f.until, limit + 1);
@@ -453,21 +407,7 @@ public:
         s.BindAll(node, now, lease_ms, skip_json, limit);
         std::vector<Claimed> out;
         int rc;
-        while ((rc = s.Step()) == SQLITE_ROW) {
-            Claimed c;
-            c.seq = s.Int(0);
-            Delivery& d = c.delivery;
-            d.id = DeliveryId(s.Text(1));
-            d.site = s.Text(2);
-            d.webhook_id = WebhookId(s.Text(3));
-            d.event_id = EventId(s.Text(4));
-            d.type = static_cast<EventType>(s.Int(5));
-            d.entity = s.Text(6);
-            d.entity_id = EntityId{s.Text(7), s.Int(8) != 0};
-            d.attempt_count = static_cast<int>(s.Int(9));
-            d.created_at = s.Int(10);
-            out.push_back(std::move(c));
-        }
+        while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadClaimed(s));
         if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "claim"));
         return out;
     }
@@ -606,24 +546,7 @@ public:
     }
 
 private:
-    static constexpr std::string_view kWebhookColumns =
-        "SELECT id, site, payload_url, secret, old_secret, old_secret_until, events, method, send_everything, "
-        "entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, disabled_reason, "
-        "disabled_at, created_at, updated_at FROM webhooks";
-    static constexpr std::string_view kDeliveryColumns =
-        "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, attempt_count, "
-        "next_at, last_status, last_error, test, created_at, updated_at FROM deliveries";
-
     static constexpr std::string_view kKeyCheck = "hookd-master-key-check";
-
-    struct IngestJob {
-        const SiteId* site;
-        std::vector<ChangeEvent>* events;
-        std::optional<std::string> key;
-        TimeMs now;
-        Result<IngestResult> result;
-        bool done;
-    };
 
     template <typename... Args>
     Status Run(Db& db, std::string_view sql, const Args&... args) {
@@ -638,79 +561,9 @@ private:
         return {};
     }
 
-    template <typename T, typename KeyFn>
-    static Page<T> Paginate(Page<T> page, int limit, KeyFn key) {
-        if (static_cast<int>(page.items.size()) > limit) {
-            page.items.resize(static_cast<std::size_t>(limit));
-            page.next_cursor = key(page.items.back());
-        }
-        return page;
-    }
-
     std::optional<std::string> SealOpt(const std::optional<std::string>& s) const {
         if (!s) return std::nullopt;
         return box_.Seal(*s);
-    }
-
-    static Token ReadToken(const Stmt& s) {
-        Token t;
-        t.id = TokenId(s.Text(0));
-        t.site = s.OptText(1);
-        t.role = static_cast<Role>(s.Int(2));
-        t.name = s.Text(3);
-        t.created_at = s.Int(4);
-        return t;
-    }
-
-    Result<Webhook> ReadWebhook(const Stmt& s) const {
-        Webhook w;
-        w.id = WebhookId(s.Text(0));
-        w.site = s.Text(1);
-        w.payload_url = s.Text(2);
-        auto secret = box_.Open(s.Text(3));
-        if (!secret) return Fail(Error::Internal("webhook " + w.id.str() + ": " + secret.error().message));
-        w.secret = std::move(*secret);
-        if (auto old = s.OptText(4)) {
-            auto o = box_.Open(*old);
-            if (o) w.old_secret = std::move(*o);
-        }
-        w.old_secret_until = s.Int(5);
-        w.events = static_cast<EventMask>(s.Int(6));
-        w.method = static_cast<HttpMethod>(s.Int(7));
-        w.send_everything = s.Int(8) != 0;
-        w.entities = SplitList(s.Text(9));
-        w.description = s.Text(10);
-        w.enabled = s.Int(11) != 0;
-        w.ordering = static_cast<Ordering>(s.Int(12));
-        w.timeout_ms = static_cast<std::int32_t>(s.Int(13));
-        w.max_in_flight = static_cast<std::int32_t>(s.Int(14));
-        if (auto rl = s.OptInt(15)) w.rate_limit_per_second = static_cast<std::int32_t>(*rl);
-        w.disabled_reason = s.OptText(16);
-        w.disabled_at = s.OptInt(17);
-        w.created_at = s.Int(18);
-        w.updated_at = s.Int(19);
-        return w;
-    }
-
-    static Delivery ReadDelivery(const Stmt& s) {
-        Delivery d;
-        d.id = DeliveryId(s.Text(1));
-        d.site = s.Text(2);
-        d.webhook_id = WebhookId(s.Text(3));
-        d.event_id = EventId(s.Text(4));
-        d.type = static_cast<EventType>(s.Int(5));
-        d.entity = s.Text(6);
-        d.entity_id = EntityId{s.Text(7), s.Int(8) != 0};
-        d.state = static_cast<DeliveryState>(s.Int(9));
-        d.attempt_count = static_cast<int>(s.Int(10));
-        d.next_attempt_at = s.OptInt(11);
-        if (d.state != DeliveryState::kPending) d.next_attempt_at.reset();
-        if (auto st = s.OptInt(12)) d.last_status = static_cast<int>(*st);
-        d.last_error = static_cast<AttemptError>(s.Int(13));
-        d.test = s.Int(14) != 0;
-        d.created_at = s.Int(15);
-        d.updated_at = s.Int(16);
-        return d;
     }
 
     Result<Delivery> GetDeliveryLocked(Db& db, const SiteId& site, const DeliveryId& id, bool with_attempts) {
@@ -732,16 +585,7 @@ private:
         if (!st) return Fail(st.error());
         Stmt s(*st);
         s.BindAll(seq);
-        while (s.Step() == SQLITE_ROW) {
-            Attempt a;
-            a.number = static_cast<int>(s.Int(0));
-            a.started_at = s.Int(1);
-            a.duration_ms = s.Int(2);
-            if (auto v = s.OptInt(3)) a.status = static_cast<int>(*v);
-            a.error = static_cast<AttemptError>(s.Int(4));
-            a.response_snippet = s.Text(5);
-            d.attempts.push_back(std::move(a));
-        }
+        while (s.Step() == SQLITE_ROW) d.attempts.push_back(ReadAttempt(s));
         return d;
     }
 
@@ -763,16 +607,7 @@ private:
         {
             Stmt s(*st);
             s.BindAll(site);
-            while (s.Step() == SQLITE_ROW) {
-                MatchInfo m;
-                m.id = WebhookId(s.Text(0));
-                m.events = static_cast<EventMask>(s.Int(1));
-                m.everything = s.Int(2) != 0;
-                m.entities = SplitList(s.Text(3));
-                std::sort(m.entities.begin(), m.entities.end());
-                m.ordering = static_cast<Ordering>(s.Int(4));
-                list->push_back(std::move(m));
-            }
+            while (s.Step() == SQLITE_ROW) list->push_back(ReadMatchInfo(s));
         }
         std::lock_guard lock(match_mu_);
         match_cache_[site] = list;
@@ -808,10 +643,8 @@ private:
             }
             res.ids.push_back(e.id);
             for (const MatchInfo& m : **matchers) {
-                if ((m.events & Bit(e.type)) == 0) continue;
-                if (!m.everything && !std::binary_search(m.entities.begin(), m.entities.end(), e.entity)) continue;
-                std::optional<std::string> order_key;
-                if (m.ordering == Ordering::kEntity) order_key = e.entity + "/" + e.entity_id.text;
+                if (!m.Matches(e)) continue;
+                const auto order_key = m.OrderKey(e);
                 if (auto r = Run(w_,
                                  "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, "
                                  "entity_num, state, next_at, order_key, created_at, updated_at) "
@@ -869,10 +702,7 @@ private:
     std::mutex match_mu_;
     std::unordered_map<SiteId, std::shared_ptr<const std::vector<MatchInfo>>> match_cache_;
 
-    std::mutex ingest_mu_;
-    std::condition_variable ingest_cv_;
-    std::vector<IngestJob*> ingest_queue_;
-    bool ingest_leader_ = false;
+    GroupCommit group_;
 };
 
 }  // namespace
