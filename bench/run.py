@@ -388,9 +388,18 @@ class Profiler:
             self.proc.kill()
             self.proc.wait()
         out = os.path.join(self.ctx.results_dir, f"profile-{self.name}.txt")
+        views = [("self time (flat), by library and symbol", ["--no-children", "--sort", "dso,symbol"]),
+                 ("inclusive time (with callees), by symbol", ["--children", "--sort", "symbol"])]
         with open(out, "w") as f:
-            subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--no-children", "--percent-limit", "1",
-                            "--sort", "dso,symbol", "-g", "none"], stdout=f, stderr=subprocess.DEVNULL, timeout=300)
+            for title, opts in views:
+                r = subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--percent-limit", "1.5", "-g", "none"]
+                                   + opts, capture_output=True, text=True, timeout=300)
+                f.write(f"# {title}\n")
+                for line in r.stdout.splitlines():
+                    line = line.rstrip()
+                    if line and not line.startswith("#"):
+                        f.write(line + "\n")
+                f.write("\n")
         self.ctx.log(f"    profile written to {os.path.relpath(out, ROOT)}")
         return False
 

@@ -8,12 +8,13 @@
 
 namespace hookd::app {
 
+bool IsPostgresUrl(const std::string& url) {
+    return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+}
+
 Result<std::string> SqlitePathFromUrl(const std::string& url) {
     if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
     if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
-    if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
-        return Fail(Error::Invalid("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH"));
-    }
     return Fail(Error::Invalid("--db: expected sqlite:PATH or postgresql://..., got '" + url + "'"));
 }
 
@@ -34,12 +35,17 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
     }
     s.port = static_cast<unsigned short>(port);
 
-    auto path = SqlitePathFromUrl(f.db);
-    if (!path) return Fail(path.error());
-    if (path->empty()) return Fail(Error::Invalid("--db: the SQLite path is empty"));
-    s.sqlite_path = *path;
-    s.data_dir = std::filesystem::path(s.sqlite_path).parent_path().string();
-    if (s.data_dir.empty()) s.data_dir = ".";
+    if (IsPostgresUrl(f.db)) {
+        s.postgres_url = f.db;
+        s.data_dir = "./data";
+    } else {
+        auto path = SqlitePathFromUrl(f.db);
+        if (!path) return Fail(path.error());
+        if (path->empty()) return Fail(Error::Invalid("--db: the SQLite path is empty"));
+        s.sqlite_path = *path;
+        s.data_dir = std::filesystem::path(s.sqlite_path).parent_path().string();
+        if (s.data_dir.empty()) s.data_dir = ".";
+    }
 
     std::vector<Cidr> cidrs;
     for (const auto& item : f.allow_cidrs) {

@@ -26,7 +26,7 @@ struct ServeFlags {
     std::string sqlite_synchronous = "FULL";       //!< --sqlite-synchronous / HOOKD_SQLITE_SYNCHRONOUS: FULL or NORMAL
     std::string metrics_token;                     //!< --metrics-token / HOOKD_METRICS_TOKEN; empty = open
     int max_in_flight = 512;                       //!< --max-in-flight / HOOKD_MAX_IN_FLIGHT: global request limit
-    std::string lease = "60s";                     //!< --lease / HOOKD_LEASE: claim lease
+    std::string lease = "30s";                     //!< --lease / HOOKD_LEASE: claim lease (renewed while held)
     std::string drain_timeout = "10s";             //!< --drain-timeout / HOOKD_DRAIN_TIMEOUT: SIGTERM drain
     double api_rate_limit = 1000;                  //!< --api-rate-limit / HOOKD_API_RATE_LIMIT: requests/s per token (0 = off)
     std::string ca_file;                           //!< --ca-file / HOOKD_CA_FILE: CA bundle for outbound TLS
@@ -43,8 +43,9 @@ struct ServeFlags {
 struct ServeSettings {
     std::string host;
     unsigned short port = 8080;
-    std::string sqlite_path;  //!< the SQLite file (only SQLite is built in this version)
-    std::string data_dir;     //!< folder of the database: master key and operator token live here
+    std::string sqlite_path;  //!< the SQLite file, when the store is SQLite
+    std::string postgres_url; //!< the PostgreSQL URL, when the store is PostgreSQL
+    std::string data_dir;     //!< master key and operator token live here (the SQLite file's folder, or ./data)
     AddressPolicy policy;
     RetrySchedule schedule = RetrySchedule::Default();
     std::string catalog_file;
@@ -52,7 +53,7 @@ struct ServeSettings {
     std::string sqlite_synchronous;
     std::string metrics_token;
     int max_in_flight = 512;
-    DurationMs lease_ms = 60'000;
+    DurationMs lease_ms = 30'000;
     DurationMs drain_ms = 10'000;
     double api_rate_limit = 1000;
     std::string ca_file;
@@ -70,7 +71,8 @@ struct ServeSettings {
 //! Checks every value; the error message is one line naming the flag.
 [[nodiscard]] Result<ServeSettings> Validate(const ServeFlags& flags);
 
-//! "sqlite:PATH" → PATH. Errors for other schemes (PostgreSQL is not built in this version).
+//! "sqlite:PATH" → PATH. Errors for other schemes.
 [[nodiscard]] Result<std::string> SqlitePathFromUrl(const std::string& url);
+[[nodiscard]] bool IsPostgresUrl(const std::string& url);
 
 }  // namespace hookd::app

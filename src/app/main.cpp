@@ -93,9 +93,15 @@ int main(int argc, char** argv) {
     verify_cmd->add_option("--signature", sign.signature, "x-ioffice-signature hex, or a v1,... signature")
         ->required();
 
-    std::string migrate_db = "sqlite:./data/hookd.db";
-    auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations");
-    migrate->add_option("--db", migrate_db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
+    cli::MigrateOptions migrate_opts;
+    auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations, or copy SQLite into PostgreSQL");
+    migrate->add_option("--db", migrate_opts.db, "sqlite:PATH or postgresql://...")
+        ->envname("HOOKD_DB")
+        ->capture_default_str();
+    auto* from = migrate->add_option("--from", migrate_opts.from, "Copy this SQLite database (sqlite:PATH) ...");
+    auto* to = migrate->add_option("--to", migrate_opts.to, "... into this empty PostgreSQL database");
+    from->needs(to);
+    to->needs(from);
 
     cli::RekeyOptions rekey;
     auto* rekey_cmd = app.add_subcommand("rekey", "Re-encrypt every webhook secret under a new master key (stop hookd first)");
@@ -128,7 +134,7 @@ int main(int argc, char** argv) {
     if (listen_cmd->parsed()) return cli::Listen(listen);
     if (sign_cmd->parsed()) return cli::Sign(sign);
     if (verify_cmd->parsed()) return cli::Verify(sign);
-    if (migrate->parsed()) return cli::Migrate(migrate_db);
+    if (migrate->parsed()) return cli::Migrate(migrate_opts);
     if (rekey_cmd->parsed()) return cli::Rekey(rekey);
     return 2;
 }

@@ -32,8 +32,13 @@ struct SignOptions {
 int Sign(const SignOptions& options);
 int Verify(const SignOptions& options);
 
-//! `hookd migrate --db URL`: applies pending schema migrations.
-int Migrate(const std::string& db_url);
+struct MigrateOptions {
+    std::string db = "sqlite:./data/hookd.db";  //!< apply pending migrations to this database
+    std::string from;                           //!< with `to`: copy this SQLite database ...
+    std::string to;                             //!< ... into this (empty) PostgreSQL database
+};
+//! `hookd migrate`: applies pending schema migrations, or copies SQLite into PostgreSQL.
+int Migrate(const MigrateOptions& options);
 
 struct RekeyOptions {
     std::string db = "sqlite:./data/hookd.db";

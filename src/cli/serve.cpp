@@ -17,6 +17,7 @@
 #include "core/catalogue.hpp"
 #include "core/crypto.hpp"
 #include "delivery/dispatcher.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "ui/admin_page.hpp"
 
@@ -144,13 +145,16 @@ int Serve(const app::ServeSettings& s) {
         spdlog::error("{}", box.error().message);
         return 1;
     }
-    auto store = store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, s.busy_timeout_ms}, std::move(*box));
+    const bool shared = !s.postgres_url.empty();
+    const std::string db_name = shared ? "PostgreSQL" : "sqlite:" + s.sqlite_path;
+    auto store = shared ? store::OpenPostgresStore({s.postgres_url, s.handler_threads + 2}, std::move(*box))
+                        : store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, s.busy_timeout_ms}, std::move(*box));
     if (!store) {
-        spdlog::error("cannot open the database {}: {}", s.sqlite_path, store.error().message);
+        spdlog::error("cannot open the database {}: {}", db_name, store.error().message);
         return 1;
     }
     if (auto r = (*store)->VerifyMasterKey(); !r) {
-        spdlog::error("{} (database {})", r.error().message, s.sqlite_path);
+        spdlog::error("{} (database {})", r.error().message, db_name);
         return 1;
     }
 
@@ -160,6 +164,7 @@ int Serve(const app::ServeSettings& s) {
 
     delivery::DispatcherOptions dopt;
     dopt.node_id = s.node_id;
+    dopt.sole_node = !shared;
     dopt.global_max_in_flight = s.max_in_flight;
     dopt.lease_ms = s.lease_ms;
     dopt.schedule = s.schedule;
@@ -177,6 +182,8 @@ int Serve(const app::ServeSettings& s) {
     api::Api api(**store, dispatcher, *catalogue, metrics, clock, aopt);
     api.SetFallback(ui::ServeAdmin);
 
+    (*store)->OnNewWork([&dispatcher] { dispatcher.Wake(); });
+
     api::HttpServerOptions hopt;
     hopt.host = s.host;
     hopt.port = s.port;
@@ -191,8 +198,12 @@ int Serve(const app::ServeSettings& s) {
 
     const std::string host = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
     const std::string base = "http://" + host + ":" + std::to_string(server.port());
-    spdlog::info("hookd {} listening on {} (database sqlite:{}, synchronous={})", HOOKD_VERSION, base, s.sqlite_path,
-                 s.sqlite_synchronous);
+    if (shared) {
+        spdlog::info("hookd {} listening on {} (database PostgreSQL, node {})", HOOKD_VERSION, base, s.node_id);
+    } else {
+        spdlog::info("hookd {} listening on {} (database sqlite:{}, synchronous={})", HOOKD_VERSION, base,
+                     s.sqlite_path, s.sqlite_synchronous);
+    }
     spdlog::info("admin page: {}/admin/", base);
     spdlog::info("retry schedule: {} attempts; private network targets {}", s.schedule.attempts(),
                  s.policy.allow_private_network() ? "ALLOWED (--allow-private-network)" : "refused");

@@ -16,6 +16,7 @@
 #include "core/domain.hpp"
 #include "core/signature.hpp"
 #include "core/time.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace hookd::cli {
@@ -210,8 +211,42 @@ int Rekey(const RekeyOptions& o) {
     return 0;
 }
 
-int Migrate(const std::string& db_url) {
-    auto path = app::SqlitePathFromUrl(db_url);
+int Migrate(const MigrateOptions& o) {
+    if (!o.from.empty() || !o.to.empty()) {
+        auto from = app::SqlitePathFromUrl(o.from);
+        if (!from || !app::IsPostgresUrl(o.to)) {
+            std::fprintf(stderr, "hookd migrate: --from must be sqlite:PATH and --to postgresql://...\n");
+            return 2;
+        }
+        if (!std::filesystem::exists(*from)) {
+            std::fprintf(stderr, "hookd migrate: %s does not exist\n", from->c_str());
+            return 2;
+        }
+        // Bring the SQLite file to the current schema first, so the tables line up.
+        if (auto v = store::MigrateSqlite(*from); !v) {
+            std::fprintf(stderr, "hookd migrate: %s\n", v.error().message.c_str());
+            return 1;
+        }
+        auto n = store::CopySqliteToPostgres(*from, o.to);
+        if (!n) {
+            std::fprintf(stderr, "hookd migrate: %s\n", n.error().message.c_str());
+            return 1;
+        }
+        std::printf("copied %lld rows from %s to PostgreSQL; start the nodes with --db <that URL> and the same "
+                    "master key\n",
+                    static_cast<long long>(*n), from->c_str());
+        return 0;
+    }
+    if (app::IsPostgresUrl(o.db)) {
+        auto v = store::MigratePostgres(o.db);
+        if (!v) {
+            std::fprintf(stderr, "hookd migrate: %s\n", v.error().message.c_str());
+            return 1;
+        }
+        std::printf("PostgreSQL database is at schema version %d\n", *v);
+        return 0;
+    }
+    auto path = app::SqlitePathFromUrl(o.db);
     if (!path) {
         std::fprintf(stderr, "hookd migrate: %s\n", path.error().message.c_str());
         return 2;

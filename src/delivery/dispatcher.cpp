@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <queue>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -25,6 +26,7 @@ struct HookState {
     TimeMs refilled_at = 0;
     TimeMs paused_until = 0;   // Retry-After from a 429/503
     bool queued = false;       // in the round-robin list
+    bool skipped = false;      // left out of the last claim because its buffer was full
 };
 
 struct InFlight {
@@ -69,6 +71,9 @@ struct Dispatcher::Impl {
     std::uint64_t next_tag = 1;
     int buffered = 0;
     TimeMs next_claim_at = 0;
+    TimeMs next_renew_at = 0;
+    // Due times of retries this node scheduled: the claim loop wakes for each.
+    std::priority_queue<TimeMs, std::vector<TimeMs>, std::greater<>> retry_due;
     TimeMs next_start_at = INT64_MAX;  // earliest time a rate-limited / paused webhook may send again
     std::vector<store::Outcome> outcomes;
     std::vector<std::shared_ptr<std::promise<Result<TestResult>>>> test_promises;  // parallel to outcomes
@@ -165,6 +170,14 @@ void Dispatcher::Impl::Run() {
         now = clock.Now();
         for (const auto& r : done) Finish(r, now);
         Flush(now);
+        if (now >= next_renew_at) {
+            // Keep the leases of what is buffered or in flight, so no other node takes it.
+            std::vector<std::int64_t> seqs(held.begin(), held.end());
+            if (auto r = store.RenewLeases(opt.node_id, seqs, now + opt.lease_ms); !r) {
+                spdlog::warn("renewing leases failed: {}", r.error().message);
+            }
+            next_renew_at = now + opt.lease_ms / 3;
+        }
     }
     // Deliveries claimed but never finished go back to the queue, due now.
     (void)store.ReleaseLeases(opt.node_id, clock.Now());
@@ -222,11 +235,12 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
     if (room <= 0) return;
     // Webhooks with a full buffer are skipped so one backlog cannot fill the claim.
     std::vector<WebhookId> skip;
-    for (const auto& [id, hs] : hooks) {
+    for (auto& [id, hs] : hooks) {
         const int cap = hs.hook ? hs.hook->max_in_flight * 4 : 32;
-        if (static_cast<int>(hs.ready.size()) + hs.in_flight >= cap || (hs.hook && !hs.hook->enabled) ||
-            hs.paused_until > now) {
+        const bool full = static_cast<int>(hs.ready.size()) + hs.in_flight >= cap;
+        if (full || (hs.hook && !hs.hook->enabled) || hs.paused_until > now) {
             skip.emplace_back(id);
+            if (full) hs.skipped = true;
         }
     }
     auto claimed = store.Claim(opt.node_id, now, opt.lease_ms, room, skip);
@@ -249,9 +263,13 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
         hs->ready.push_back(std::move(c));
         ++buffered;
     }
-    // A full claim means more may be due: claim again as soon as there is room.
+    // A full claim means more may be due: claim again as soon as there is room. Otherwise
+    // poll, but no later than the next retry this node scheduled. (A webhook skipped for
+    // a full buffer triggers a claim when it drains: see Finish.)
     const bool full = static_cast<int>(claimed->size()) >= room;
+    while (!retry_due.empty() && retry_due.top() <= now) retry_due.pop();
     next_claim_at = full ? now : now + opt.poll_interval_ms;
+    if (!retry_due.empty()) next_claim_at = std::min(next_claim_at, retry_due.top());
 }
 
 void Dispatcher::Impl::StartReady(TimeMs now) {
@@ -344,13 +362,23 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
     in_flight_count = static_cast<std::int64_t>(flights.size());
     const Webhook& w = *f.hook;
     if (!f.test) {
-        if (auto h = hooks.find(w.id.str()); h != hooks.end()) --h->second.in_flight;
+        if (auto h = hooks.find(w.id.str()); h != hooks.end()) {
+            HookState& hs = h->second;
+            --hs.in_flight;
+            // Room again in a buffer the last claim skipped, or the next delivery of an
+            // entity-ordered webhook may now be free: claim at once.
+            if (hs.skipped || w.ordering == Ordering::kEntity) {
+                hs.skipped = false;
+                next_claim_at = now;
+            }
+        }
         held.erase(f.claimed.seq);
     }
 
     store::Outcome o;
     o.seq = f.claimed.seq;
     o.webhook_id = w.id;
+    if (!f.test) o.lease_owner = opt.node_id;
     Attempt& a = o.attempt;
     a.number = f.claimed.delivery.attempt_count + 1;
     a.started_at = f.started_at;
@@ -387,6 +415,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
         if (delay) {
             o.state = DeliveryState::kPending;
             o.next_attempt_at = now + *delay;
+            retry_due.push(*o.next_attempt_at);
             next_claim_at = std::min(next_claim_at, *o.next_attempt_at);
         } else {
             o.state = DeliveryState::kFailed;

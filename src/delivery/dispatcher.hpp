@@ -23,7 +23,7 @@ struct DispatcherOptions {
     bool sole_node = true;                     //!< embedded store: at start, every lease is ours to resume
     int global_max_in_flight = 512;            //!< concurrent requests overall
     int claim_batch = 512;                     //!< deliveries claimed per store round trip
-    DurationMs lease_ms = 60'000;              //!< a claim not completed by then is due again
+    DurationMs lease_ms = 30'000;              //!< a claim not renewed by then is due again (renewed every third)
     DurationMs poll_interval_ms = 1'000;       //!< store poll when idle (new work also wakes it)
     RetrySchedule schedule = RetrySchedule::Default();
     AddressPolicy policy;                      //!< SSRF guard

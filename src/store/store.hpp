@@ -6,6 +6,7 @@
 // Errors: kNotFound for a missing resource (scoped by site), kConflict for a duplicate,
 // kUnavailable when the database cannot commit (busy past the timeout, disk full,
 // read-only), kInternal otherwise.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,6 +77,7 @@ struct Outcome {
     std::optional<TimeMs> next_attempt_at;
     std::optional<std::string> disable_webhook_reason;  //!< set to disable the webhook now (410)
     WebhookId webhook_id;
+    std::string lease_owner;  //!< the node that claimed it; empty for test messages
     //! When the attempt failed: disable the webhook if every attempt since this long ago
     //! failed (auto-disable). 0 = never.
     DurationMs auto_disable_after_ms = 0;
@@ -162,6 +164,11 @@ public:
     //! Records attempts and new states in one transaction. Tracks, per webhook, since when
     //! every attempt failed; a success clears it. Returns the webhooks it auto-disabled.
     virtual Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
+    //! Extends the leases `node` holds on `seqs` to `until` (deliveries in flight or buffered).
+    virtual Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) = 0;
+    //! Registers a callback run when another process commits new work (PostgreSQL
+    //! LISTEN/NOTIFY). The embedded store has no other writers and never calls it.
+    virtual void OnNewWork(std::function<void()> wake) { (void)wake; }
     //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
     virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;
     //! The earliest next attempt time among pending deliveries, if any.

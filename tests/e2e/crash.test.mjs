@@ -100,7 +100,7 @@ test('SIGKILL at random moments during ingest and delivery: every accepted event
     arrivals = arrivalCounts();
     missing = wanted.filter((e) => !arrivals.has(e));
     return missing.length === 0;
-  }, 90000, {
+  }, 40000, {
     interval: 250,
     message: `all ${wanted.length} accepted events at the receiver`,
     describe: () => `missing=${missing.length} e.g. ${missing.slice(0, 10).join(',')}; receiver requests=${rx.requests.length}; log:\n${server.logTail(15)}`,

@@ -25,7 +25,7 @@ async function connectOutcome(baseUrl) {
   }
 }
 
-test('SIGTERM with deliveries in flight: refuses new connections, finishes them, exits 0, records them as succeeded', T, async () => {
+test('SIGTERM with deliveries in flight: refuses new connections, finishes them, exits 0, records them as succeeded', T, async (t) => {
   const server = await startServer({ retrySchedule: '0s,1s,1s', extraArgs: ['--drain-timeout', '5s'] });
   cleanup.push(() => server.dispose());
   const rx = await startReceiver({ status: 200, delayMs: 1000, body: 'slow ok' });
@@ -52,6 +52,7 @@ test('SIGTERM with deliveries in flight: refuses new connections, finishes them,
   const took = Date.now() - t0;
   assert.ok(exit, `hookd still running ${took} ms after SIGTERM (drain timeout 5 s); log:\n${server.logTail(20)}`);
   assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `exit status after SIGTERM; log:\n${server.logTail(20)}`);
+  t.diagnostic(`exit 0 ${took} ms after SIGTERM; new connection ${outcome}`);
   assert.ok(took < 5000 + 1000, `exited within the drain timeout: ${took} ms`);
   assert.equal(rx.succeeded.length, N, 'the receiver answered every in-flight request before hookd exited');
 
@@ -71,7 +72,7 @@ test('SIGTERM with deliveries in flight: refuses new connections, finishes them,
   assert.equal(rx.requests.length, N, 'nothing delivered twice after the restart');
 });
 
-test('SIGTERM with a receiver slower than the drain timeout: exits 0 at the deadline; the delivery is sent again after restart', T, async () => {
+test('SIGTERM with a receiver slower than the drain timeout: exits 0 at the deadline; the delivery is sent again after restart', T, async (t) => {
   const server = await startServer({ retrySchedule: '0s,1s,1s', extraArgs: ['--drain-timeout', '2s'] });
   cleanup.push(() => server.dispose());
   const rx = await startReceiver({ hang: true }); // never answers (no timer keeps node alive)
@@ -83,12 +84,13 @@ test('SIGTERM with a receiver slower than the drain timeout: exits 0 at the dead
 
   const t0 = Date.now();
   assert.ok(server.signal('SIGTERM'));
-  const exit = await server.waitExit(6000);
+  const exit = await server.waitExit(8000);
   const took = Date.now() - t0;
   assert.ok(exit, `hookd still running ${took} ms after SIGTERM with --drain-timeout 2s`);
   assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `exit status; log:\n${server.logTail(20)}`);
+  t.diagnostic(`exit ${exit.code} ${took} ms after SIGTERM with --drain-timeout 2s`);
   assert.ok(took >= 1500, `waited for the in-flight request before giving up (${took} ms)`);
-  assert.ok(took < 2000 + 1500, `exited at the drain deadline (${took} ms)`);
+  assert.ok(took < 2000 + 2500, `exited at the drain deadline (${took} ms)`);
 
   rx.program({ status: 200 });
   await server.start();

@@ -57,8 +57,12 @@ test('hanging and failing receivers do not delay healthy ones; per-webhook in-fl
   assert.equal(hangPending.length, N, 'all of the hanging webhook\'s deliveries are still pending');
   assert.equal(failPending.length, N, 'all of the failing webhook\'s deliveries are still pending');
   for (const w of whHealthy) {
-    const ok = await listDeliveries(site, w.id, { state: 'succeeded' });
-    assert.equal(ok.length, N, `healthy webhook ${w.id}: ${N} succeeded`);
+    // The last answers may still be being recorded.
+    let ok = [];
+    await waitFor(async () => {
+      ok = await listDeliveries(site, w.id, { state: 'succeeded' });
+      return ok.length === N;
+    }, 3000, { message: `healthy webhook ${w.id}: ${N} succeeded`, describe: () => `${ok.length}` });
   }
 
   // Watch the hanging receiver across at least two timeout rounds (2 s each).
@@ -76,4 +80,29 @@ test('hanging and failing receivers do not delay healthy ones; per-webhook in-fl
   const withTimeout = d.filter((x) => x.lastError === 'timeout');
   assert.ok(withTimeout.length >= 1, `hanging webhook deliveries record lastError "timeout": ${JSON.stringify(d.slice(0, 2))}`);
   t.diagnostic(`after ${Date.now() - t0} ms: hanging receiver ${hanging.requests.length} requests, max ${hanging.maxConcurrent} concurrent; failing ${failing.requests.length}`);
+});
+
+test('a backlog across several webhooks is sent without idle pauses', { timeout: 45000 }, async (t) => {
+  const server = await startServer({ retrySchedule: '0s,1s,1s' });
+  cleanup.push(() => server.dispose());
+  const rxs = [];
+  for (let i = 0; i < 3; i++) rxs.push(await startReceiver({ status: 200 }));
+  cleanup.push(async () => { for (const r of rxs) await r.close(); });
+  const site = await setupSite(server);
+  for (const r of rxs) await createWebhook(site, { payloadUrl: r.url() });
+  const M = 600;
+  const t0 = Date.now();
+  await publish(site, Array.from({ length: M }, (_, i) => ({ event: 'UPDATE', entity: 'Room', entityId: `backlog-${i}` })));
+  await waitFor(() => rxs.every((r) => r.succeeded.length >= M), 20000, {
+    interval: 50, message: `${M} deliveries at each of 3 receivers`, describe: () => `${rxs.map((r) => r.succeeded.length)}`,
+  });
+  const took = Date.now() - t0;
+  // Largest pause between two consecutive requests (any receiver) while work was due.
+  const at = rxs.flatMap((r) => r.requests.map((q) => q.at)).sort((a, b) => a - b);
+  // Pauses longer than 100 ms between consecutive requests, and where.
+  const pauses = [];
+  for (let i = 1; i < at.length; i++) if (at[i] - at[i - 1] > 100) pauses.push(`${at[i] - at[i - 1]} ms after ${i}`);
+  const idle = pauses.reduce((a, p) => a + parseInt(p, 10), 0);
+  t.diagnostic(`${3 * M} deliveries in ${took} ms; pauses > 100 ms: ${pauses.join(', ') || 'none'}`);
+  assert.ok(idle < 400, `the dispatcher sat idle for ${idle} ms in total while deliveries were due (pauses: ${pauses.join(', ')} of ${3 * M} requests)`);
 });

@@ -1,5 +1,5 @@
-// Per-webhook rate limit (token bucket) and receiver back-off (429 with
-// Retry-After) — each slows only its own webhook.
+// Per-webhook rate limit (token bucket), receiver back-off (429 with
+// Retry-After) — each slows only its own webhook — and retry punctuality.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -105,4 +105,31 @@ test('429 with Retry-After: 2 pauses only that webhook for >= 2 s; another webho
   }, 5000, { message: 'A\'s 5 deliveries recorded as succeeded', describe: () => JSON.stringify(ds.map((d) => [d.entityId, d.state])) });
   const first = ds.find((d) => d.entityId === 'ra-0');
   assert.equal(first.attemptCount, 2, 'the 429 was an attempt');
+});
+
+test('retries go out when due (schedule 1 s ±10 %), not at the next idle poll', T, async (t) => {
+  const site = await setupSite(server);
+  // The first attempt of every delivery fails; the second succeeds.
+  const seen = new Set();
+  const rx = await receiver((rec) => {
+    const id = rec.headers['webhook-id'];
+    if (seen.has(id)) return { status: 200 };
+    seen.add(id);
+    return { status: 500 };
+  });
+  await createWebhook(site, { payloadUrl: rx.url() });
+  const K = 6;
+  for (let i = 0; i < K; i++) {
+    await publish(site, { event: 'CREATE', entity: 'Agreement', entityId: `due-${i}` });
+    await sleep(150);
+  }
+  await waitFor(() => rx.succeeded.length >= K, 10000, { interval: 20, message: `${K} retries succeeded`, describe: () => `${rx.succeeded.length}` });
+  const gaps = [];
+  for (const ok of rx.succeeded) {
+    const first = rx.requests.find((q) => q.headers['webhook-id'] === ok.headers['webhook-id'] && q.status === 500);
+    gaps.push(ok.at - first.answeredAt);
+  }
+  t.diagnostic(`retry gaps (ms; schedule 900..1100): ${gaps.join(' ')}`);
+  for (const g of gaps) assert.ok(g >= 850, `retry ${g} ms after the failure, before the 1 s schedule`);
+  assert.ok(Math.max(...gaps) <= 1350, `a retry due after 1 s ±10 % went out ${Math.max(...gaps)} ms after the failure (gaps: ${gaps.join(' ')})`);
 });

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -442,19 +443,24 @@ export function headerHasSignature(header, sigB64) {
  * are destroyed on close()). Or program(fn) where fn(record) returns
  * {status, body, headers, delayMs, hang}.
  *
+ * With {tls: {key, cert}} it serves HTTPS (url() then starts with https://).
+ *
  * Concurrency: `concurrent` is the number of requests received and not yet
  * answered or aborted, `maxConcurrent` its highest value so far (each record
  * also carries `concurrentAtArrival`).
  */
-export async function startReceiver(programSpec = {}, { port = 0 } = {}) {
-  const r = new Receiver();
+export async function startReceiver(programSpec = {}, { port = 0, tls } = {}) {
+  const r = new Receiver({ tls });
   r.program(programSpec);
   await r.listen(port);
   return r;
 }
 
 export class Receiver {
-  constructor() {
+  /** tls: {key, cert} (PEM) makes it an HTTPS receiver; tlsErrors counts failed handshakes. */
+  constructor({ tls } = {}) {
+    this.tls = tls ?? null;
+    this.tlsErrors = 0;
     this.requests = [];
     this.sockets = new Set();
     this.server = null;
@@ -474,7 +480,9 @@ export class Receiver {
 
   listen(port = 0) {
     return new Promise((resolve, reject) => {
-      const server = http.createServer((req, res) => this.#onRequest(req, res));
+      const onRequest = (req, res) => this.#onRequest(req, res);
+      const server = this.tls ? https.createServer(this.tls, onRequest) : http.createServer(onRequest);
+      if (this.tls) server.on('tlsClientError', () => { this.tlsErrors += 1; });
       server.keepAliveTimeout = 5000;
       server.on('connection', (s) => {
         this.sockets.add(s);
@@ -527,7 +535,7 @@ export class Receiver {
   }
 
   /** URL on this receiver, e.g. url('/hooks?x=1'). */
-  url(p = '/hooks') { return `http://127.0.0.1:${this.port}${p}`; }
+  url(p = '/hooks', host = '127.0.0.1') { return `${this.tls ? 'https' : 'http'}://${host}:${this.port}${p}`; }
 
   clear() { this.requests = []; this.maxConcurrent = this.concurrent; }
 

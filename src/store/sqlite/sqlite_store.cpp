@@ -468,6 +468,21 @@ public:
         return disabled;
     }
 
+    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
+        if (seqs.empty()) return {};
+        std::string list = "[";
+        for (auto s : seqs) {
+            if (list.size() > 1) list.push_back(',');
+            list += std::to_string(s);
+        }
+        list.push_back(']');
+        std::lock_guard lock(wmu_);
+        return Run(w_,
+                   "UPDATE deliveries SET next_at = ?1 WHERE seq IN (SELECT value FROM json_each(?2)) "
+                   "AND state = 0 AND lease_owner = ?3",
+                   until, list, node);
+    }
+
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
         std::lock_guard lock(wmu_);
         auto r = Run(w_,

@@ -1,0 +1,125 @@
+#pragma once
+// A thin layer over libpq: connections with per-connection prepared statements, a
+// small pool, and typed access to result rows. Not part of the store's interface.
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace hookd::store::postgres {
+
+using Param = std::optional<std::string>;
+
+inline Param P(std::int64_t v) { return std::to_string(v); }
+inline Param P(int v) { return std::to_string(v); }
+inline Param P(bool v) { return v ? "1" : "0"; }
+inline Param P(std::string_view v) { return std::string(v); }
+inline Param P(const std::string& v) { return v; }
+inline Param P(const char* v) { return std::string(v); }
+template <typename T>
+Param P(const std::optional<T>& v) {
+    if (!v) return std::nullopt;
+    return P(*v);
+}
+
+//! An owned PGresult.
+class PgResult final {
+public:
+    PgResult() = default;
+    explicit PgResult(PGresult* r) : r_(r, PQclear) {}
+    [[nodiscard]] int Rows() const { return r_ ? PQntuples(r_.get()) : 0; }
+    [[nodiscard]] std::int64_t Affected() const;
+    [[nodiscard]] PGresult* raw() const { return r_.get(); }
+
+private:
+    std::shared_ptr<PGresult> r_;
+};
+
+//! One row of a PgResult, with the accessors the shared row readers expect.
+class RowRef final {
+public:
+    RowRef(const PgResult& r, int row) : r_(r.raw()), row_(row) {}
+    [[nodiscard]] bool IsNull(int col) const { return PQgetisnull(r_, row_, col) != 0; }
+    [[nodiscard]] std::string Text(int col) const {
+        return std::string(PQgetvalue(r_, row_, col), static_cast<std::size_t>(PQgetlength(r_, row_, col)));
+    }
+    [[nodiscard]] std::int64_t Int(int col) const { return IsNull(col) ? 0 : std::stoll(PQgetvalue(r_, row_, col)); }
+    [[nodiscard]] std::optional<std::int64_t> OptInt(int col) const {
+        if (IsNull(col)) return std::nullopt;
+        return Int(col);
+    }
+    [[nodiscard]] std::optional<std::string> OptText(int col) const {
+        if (IsNull(col)) return std::nullopt;
+        return Text(col);
+    }
+
+private:
+    PGresult* r_;
+    int row_;
+};
+
+class Conn final {
+public:
+    explicit Conn(std::string url) : url_(std::move(url)) {}
+    ~Conn();
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
+
+    Status Connect();
+    //! Runs `sql` as a prepared statement (prepared once per connection) with text params.
+    Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
+    //! Runs one or more statements without parameters (DDL, BEGIN/COMMIT).
+    Result<PgResult> Simple(std::string_view sql);
+    [[nodiscard]] PGconn* raw() const { return conn_; }
+
+private:
+    Result<PgResult> Check(PGresult* r, std::string_view what);
+    std::string url_;
+    PGconn* conn_ = nullptr;
+    std::unordered_map<std::string, std::string> prepared_;  // sql → statement name
+};
+
+//! A fixed set of connections handed out one caller at a time.
+class Pool final {
+public:
+    Pool(std::string url, int size);
+    Status Connect();
+
+    class Lease {
+    public:
+        Lease(Pool& pool, Conn* conn) : pool_(pool), conn_(conn) {}
+        ~Lease() { pool_.Release(conn_); }
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        Conn* operator->() const { return conn_; }
+        Conn& operator*() const { return *conn_; }
+
+    private:
+        Pool& pool_;
+        Conn* conn_;
+    };
+    //! Waits for a free connection.
+    Lease Acquire();
+
+private:
+    void Release(Conn* c);
+    std::vector<std::unique_ptr<Conn>> all_;
+    std::vector<Conn*> free_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+};
+
+//! Maps a libpq failure to a hookd error (connection/disk/serialisation → kUnavailable,
+//! unique violation → kConflict).
+Error ToError(PGconn* conn, const PGresult* r, std::string_view what);
+
+}  // namespace hookd::store::postgres

@@ -1,0 +1,54 @@
+#pragma once
+// Versioned schema migrations for PostgreSQL; schema_migrations records what was applied.
+// Applied under an advisory lock, so nodes starting together do not race. Append only.
+#include <array>
+#include <string_view>
+
+namespace hookd::store::postgres {
+
+inline constexpr std::array<std::string_view, 2> kMigrations = {
+    // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
+    R"sql(
+CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY, site TEXT REFERENCES sites(id), role INT NOT NULL, name TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, revoked_at BIGINT);
+CREATE INDEX tokens_site ON tokens(site, id);
+CREATE TABLE webhooks (
+  id TEXT PRIMARY KEY, site TEXT NOT NULL REFERENCES sites(id), payload_url TEXT NOT NULL, secret TEXT NOT NULL,
+  old_secret TEXT, old_secret_until BIGINT NOT NULL DEFAULT 0, events INT NOT NULL, method INT NOT NULL,
+  send_everything INT NOT NULL, entities TEXT NOT NULL, description TEXT NOT NULL, enabled INT NOT NULL,
+  ordering INT NOT NULL, timeout_ms INT NOT NULL, max_in_flight INT NOT NULL, rate_limit INT,
+  disabled_reason TEXT, disabled_at BIGINT, failing_since BIGINT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX webhooks_site ON webhooks(site, id);
+CREATE TABLE events (
+  id TEXT PRIMARY KEY, site TEXT NOT NULL, event INT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL,
+  entity_num INT NOT NULL, created_at BIGINT NOT NULL);
+CREATE INDEX events_created ON events(created_at);
+CREATE TABLE deliveries (
+  seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, site TEXT NOT NULL, webhook_id TEXT NOT NULL,
+  event_id TEXT NOT NULL, event INT NOT NULL, entity TEXT NOT NULL, entity_id TEXT NOT NULL, entity_num INT NOT NULL,
+  state INT NOT NULL, attempt_count INT NOT NULL DEFAULT 0, next_at BIGINT, lease_owner TEXT, order_key TEXT,
+  last_status INT, last_error INT NOT NULL DEFAULT 0, test INT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL);
+CREATE INDEX deliveries_due ON deliveries(next_at) WHERE state = 0;
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
+CREATE INDEX deliveries_order ON deliveries(webhook_id, order_key, seq) WHERE order_key IS NOT NULL AND state = 0;
+CREATE INDEX deliveries_leased ON deliveries(webhook_id) WHERE state = 0 AND lease_owner IS NOT NULL;
+CREATE INDEX deliveries_created ON deliveries(created_at);
+CREATE TABLE attempts (
+  delivery_seq BIGINT NOT NULL, number INT NOT NULL, started_at BIGINT NOT NULL, duration_ms BIGINT NOT NULL,
+  status INT, error INT NOT NULL, snippet TEXT NOT NULL, PRIMARY KEY (delivery_seq, number));
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE idempotency (site TEXT NOT NULL, key TEXT NOT NULL, ids TEXT NOT NULL, created_at BIGINT NOT NULL,
+  PRIMARY KEY (site, key));
+)sql",
+    // 2: audit log
+    R"sql(
+CREATE TABLE audit (id TEXT PRIMARY KEY, site TEXT NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL,
+  action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX audit_site ON audit(site, id);
+)sql",
+};
+
+}  // namespace hookd::store::postgres

@@ -1,0 +1,796 @@
+#include "store/postgres/pg_store.hpp"
+
+#include <sqlite3.h>
+#include <sys/select.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "store/common/rows.hpp"
+#include "store/postgres/pg_conn.hpp"
+#include "store/postgres/pg_migrations.hpp"
+
+namespace hookd::store {
+namespace {
+
+using namespace common;
+using postgres::Conn;
+using postgres::P;
+using postgres::Param;
+using postgres::PgResult;
+using postgres::Pool;
+using postgres::RowRef;
+
+constexpr std::string_view kKeyCheck = "hookd-master-key-check";
+constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
+
+// A PostgreSQL array literal of text values; nullopt becomes NULL.
+std::string ArrayLiteral(const std::vector<Param>& items) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out.push_back(',');
+        if (!items[i]) {
+            out += "NULL";
+            continue;
+        }
+        out.push_back('"');
+        for (char c : *items[i]) {
+            if (c == '"' || c == '\\') out.push_back('\\');
+            out.push_back(c);
+        }
+        out.push_back('"');
+    }
+    out.push_back('}');
+    return out;
+}
+
+Status Migrate(Conn& c, int* version_out) {
+    auto lock = c.Simple("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
+    if (!lock) return Fail(lock.error());
+    auto unlock = [&] { (void)c.Simple("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")"); };
+    auto r = c.Simple(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())");
+    if (!r) {
+        unlock();
+        return Fail(r.error());
+    }
+    auto v = c.Simple("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!v) {
+        unlock();
+        return Fail(v.error());
+    }
+    const int version = static_cast<int>(RowRef(*v, 0).Int(0));
+    if (version > static_cast<int>(postgres::kMigrations.size())) {
+        unlock();
+        return Fail(Error::Internal("database schema version " + std::to_string(version) +
+                                    " is newer than this hookd understands"));
+    }
+    for (int i = version; i < static_cast<int>(postgres::kMigrations.size()); ++i) {
+        std::string sql = "BEGIN;";
+        sql += postgres::kMigrations[static_cast<std::size_t>(i)];
+        sql += "INSERT INTO schema_migrations(version) VALUES (" + std::to_string(i + 1) + "); COMMIT;";
+        if (auto m = c.Simple(sql); !m) {
+            (void)c.Simple("ROLLBACK");
+            unlock();
+            return Fail(Error::Internal("migration " + std::to_string(i + 1) + " failed: " + m.error().message));
+        }
+    }
+    unlock();
+    if (version_out) *version_out = static_cast<int>(postgres::kMigrations.size());
+    return {};
+}
+
+class PgStore final : public Store {
+public:
+    PgStore(const PostgresOptions& o, crypto::SecretBox box) : url_(o.url), pool_(o.url, o.pool_size), box_(std::move(box)) {}
+
+    ~PgStore() override {
+        stop_ = true;
+        if (listener_.joinable()) listener_.join();
+    }
+
+    Status Init() {
+        if (auto r = pool_.Connect(); !r) return r;
+        auto c = pool_.Acquire();
+        return Migrate(*c, nullptr);
+    }
+
+    // ---------------------------------------------------------------- helpers
+    template <typename... Args>
+    Result<PgResult> Q(std::string_view sql, const Args&... args) {
+        auto c = pool_.Acquire();
+        return c->Exec(sql, {P(args)...});
+    }
+    template <typename... Args>
+    static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
+        return c.Exec(sql, {P(args)...});
+    }
+
+    // Runs `fn(conn)` inside BEGIN/COMMIT on one connection.
+    template <typename Fn>
+    auto Tx(Fn&& fn) -> decltype(fn(std::declval<Conn&>())) {
+        auto c = pool_.Acquire();
+        if (auto b = c->Simple("BEGIN"); !b) return Fail(b.error());
+        auto r = fn(*c);
+        if (!r) {
+            (void)c->Simple("ROLLBACK");
+            return r;
+        }
+        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
+        return r;
+    }
+
+    // ---------------------------------------------------------------- sites, tokens
+    Status CreateSite(const Site& s) override {
+        auto r = Q("INSERT INTO sites(id, name, created_at) VALUES ($1,$2,$3)", s.id, s.name, s.created_at);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    Result<Site> GetSite(const SiteId& id) override {
+        auto r = Q("SELECT id, name, created_at FROM sites WHERE id = $1", id);
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) return Fail(Error::NotFound("site " + id + " not found"));
+        RowRef row(*r, 0);
+        return Site{row.Text(0), row.Text(1), row.Int(2)};
+    }
+
+    Result<Page<Site>> ListSites(const PageRequest& page) override {
+        const int limit = ClampLimit(page.limit);
+        auto r = Q("SELECT id, name, created_at FROM sites WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                   page.cursor, limit + 1);
+        if (!r) return Fail(r.error());
+        Page<Site> out;
+        for (int i = 0; i < r->Rows(); ++i) {
+            RowRef row(*r, i);
+            out.items.push_back(Site{row.Text(0), row.Text(1), row.Int(2)});
+        }
+        return Paginate(std::move(out), limit, [](const Site& x) { return x.id; });
+    }
+
+    Status CreateToken(const Token& t, std::string_view hash) override {
+        auto r = Q("INSERT INTO tokens(id, site, role, name, hash, created_at) VALUES ($1,$2,$3,$4,$5,$6)", t.id.str(),
+                   t.site, static_cast<int>(t.role), t.name, hash, t.created_at);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    Result<Token> FindToken(std::string_view hash) override {
+        auto r = Q("SELECT id, site, role, name, created_at FROM tokens WHERE hash = $1 AND revoked_at IS NULL", hash);
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) return Fail(Error::NotFound("unknown token"));
+        return ReadToken(RowRef(*r, 0));
+    }
+
+    Result<Page<Token>> ListTokens(const SiteId& site, const PageRequest& page) override {
+        const int limit = ClampLimit(page.limit);
+        auto r = Q(
+            "SELECT id, site, role, name, created_at FROM tokens WHERE site = $1 AND revoked_at IS NULL "
+            "AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+            site, page.cursor, limit + 1);
+        if (!r) return Fail(r.error());
+        Page<Token> out;
+        for (int i = 0; i < r->Rows(); ++i) out.items.push_back(ReadToken(RowRef(*r, i)));
+        return Paginate(std::move(out), limit, [](const Token& x) { return x.id.str(); });
+    }
+
+    Status RevokeToken(const SiteId& site, const TokenId& id, TimeMs now) override {
+        auto r = Q("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND site = $3 AND revoked_at IS NULL", now, id.str(),
+                   site);
+        if (!r) return Fail(r.error());
+        if (r->Affected() == 0) return Fail(Error::NotFound("token " + id.str() + " not found"));
+        return {};
+    }
+
+    Result<bool> HasOperatorToken() override {
+        auto r = Q("SELECT 1 FROM tokens WHERE role = 0 AND revoked_at IS NULL LIMIT 1");
+        if (!r) return Fail(r.error());
+        return r->Rows() > 0;
+    }
+
+    // ---------------------------------------------------------------- webhooks
+    Status CreateWebhook(const Webhook& w) override {
+        auto r = Q(
+            "INSERT INTO webhooks(id, site, payload_url, secret, old_secret, old_secret_until, events, method, "
+            "send_everything, entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, "
+            "disabled_reason, disabled_at, created_at, updated_at) "
+            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
+            w.id.str(), w.site, w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
+            static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
+            w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
+            w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    Result<Webhook> GetWebhook(const SiteId& site, const WebhookId& id) override {
+        auto r = Q(std::string(kWebhookColumns) + " WHERE id = $1 AND site = $2", id.str(), site);
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+        return ReadWebhook(RowRef(*r, 0), box_);
+    }
+
+    Result<Webhook> GetWebhookById(const WebhookId& id) override {
+        auto r = Q(std::string(kWebhookColumns) + " WHERE id = $1", id.str());
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+        return ReadWebhook(RowRef(*r, 0), box_);
+    }
+
+    Result<Page<Webhook>> ListWebhooks(const SiteId& site, const PageRequest& page) override {
+        const int limit = ClampLimit(page.limit);
+        auto r = Q(std::string(kWebhookColumns) +
+                       " WHERE site = $1 AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                   site, page.cursor, limit + 1);
+        if (!r) return Fail(r.error());
+        Page<Webhook> out;
+        for (int i = 0; i < r->Rows(); ++i) {
+            auto w = ReadWebhook(RowRef(*r, i), box_);
+            if (!w) return Fail(w.error());
+            out.items.push_back(std::move(*w));
+        }
+        return Paginate(std::move(out), limit, [](const Webhook& x) { return x.id.str(); });
+    }
+
+    Status UpdateWebhook(const Webhook& w) override {
+        auto r = Q(
+            "UPDATE webhooks SET failing_since = CASE WHEN $12::int = 1 AND enabled = 0 THEN NULL ELSE failing_since END, "
+            "payload_url=$1, secret=$2, old_secret=$3, old_secret_until=$4, events=$5, method=$6, "
+            "send_everything=$7, entities=$8, description=$9, enabled=$12, ordering=$10, timeout_ms=$11, "
+            "max_in_flight=$13, rate_limit=$14, disabled_reason=$15, disabled_at=$16, updated_at=$17 "
+            "WHERE id=$18 AND site=$19",
+            w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until, static_cast<int>(w.events),
+            static_cast<int>(w.method), w.send_everything, JoinList(w.entities), w.description,
+            static_cast<int>(w.ordering), w.timeout_ms, w.enabled, w.max_in_flight, w.rate_limit_per_second,
+            w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site);
+        if (!r) return Fail(r.error());
+        if (r->Affected() == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
+        return {};
+    }
+
+    Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) override {
+        return Tx([&](Conn& c) -> Status {
+            auto d = QOn(c, "DELETE FROM webhooks WHERE id = $1 AND site = $2", id.str(), site);
+            if (!d) return Fail(d.error());
+            if (d->Affected() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+            auto u = QOn(c,
+                         "UPDATE deliveries SET state = 3, next_at = NULL, lease_owner = NULL, updated_at = $1 "
+                         "WHERE webhook_id = $2 AND state = 0",
+                         now, id.str());
+            if (!u) return Fail(u.error());
+            return {};
+        });
+    }
+
+    Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
+        auto r = Q(
+            "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
+            "WHERE id = $3 AND enabled = 1",
+            reason, now, id.str());
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    // ---------------------------------------------------------------- audit, rekey
+    Status AppendAudit(const AuditEntry& e) override {
+        auto r = Q("INSERT INTO audit(id, site, at, actor, action, target, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)", e.id,
+                   e.site, e.at, e.actor, e.action, e.target, e.detail);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    Result<Page<AuditEntry>> ListAudit(const SiteId& site, const PageRequest& page) override {
+        const int limit = ClampLimit(page.limit);
+        auto r = Q(
+            "SELECT id, site, at, actor, action, target, detail FROM audit WHERE site = $1 "
+            "AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+            site, page.cursor, limit + 1);
+        if (!r) return Fail(r.error());
+        Page<AuditEntry> out;
+        for (int i = 0; i < r->Rows(); ++i) {
+            RowRef s(*r, i);
+            out.items.push_back(AuditEntry{s.Text(0), s.Text(1), s.Int(2), s.Text(3), s.Text(4), s.Text(5), s.Text(6)});
+        }
+        return Paginate(std::move(out), limit, [](const AuditEntry& x) { return x.id; });
+    }
+
+    Status Rekey(const crypto::SecretBox& new_box) override {
+        auto r = Tx([&](Conn& c) -> Status {
+            auto rows = QOn(c, "SELECT id, secret, old_secret FROM webhooks FOR UPDATE");
+            if (!rows) return Fail(rows.error());
+            for (int i = 0; i < rows->Rows(); ++i) {
+                RowRef s(*rows, i);
+                auto secret = box_.Open(s.Text(1));
+                if (!secret) return Fail(Error::Invalid("webhook " + s.Text(0) + ": " + secret.error().message));
+                std::optional<std::string> old;
+                if (auto o = s.OptText(2)) {
+                    if (auto plain = box_.Open(*o)) old = new_box.Seal(*plain);
+                }
+                auto u = QOn(c, "UPDATE webhooks SET secret = $1, old_secret = $2 WHERE id = $3",
+                             new_box.Seal(*secret), old, s.Text(0));
+                if (!u) return Fail(u.error());
+            }
+            auto m = QOn(c,
+                         "INSERT INTO meta(key, value) VALUES ('key_check', $1) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                         new_box.Seal(kKeyCheck));
+            if (!m) return Fail(m.error());
+            return {};
+        });
+        if (r) box_ = new_box;
+        return r;
+    }
+
+    Status VerifyMasterKey() override {
+        auto r = Q("SELECT value FROM meta WHERE key = 'key_check'");
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) {
+            auto i = Q("INSERT INTO meta(key, value) VALUES ('key_check', $1) ON CONFLICT (key) DO NOTHING",
+                       box_.Seal(kKeyCheck));
+            if (!i) return Fail(i.error());
+            return VerifyMasterKey();
+        }
+        auto plain = box_.Open(RowRef(*r, 0).Text(0));
+        if (!plain || *plain != kKeyCheck) {
+            return Fail(Error::Invalid("the master key does not match the one this database's secrets were encrypted with"));
+        }
+        return {};
+    }
+
+    // ---------------------------------------------------------------- ingest
+    Result<IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
+                                std::optional<std::string> idempotency_key, TimeMs now) override {
+        IngestJob job{&site, &events, std::move(idempotency_key), now, {}, false};
+        return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
+    }
+
+    // ---------------------------------------------------------------- deliveries (API)
+    Result<Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& f,
+                                          const PageRequest& page) override {
+        const int limit = ClampLimit(page.limit);
+        std::optional<int> state;
+        if (f.state) state = static_cast<int>(*f.state);
+        auto r = Q(std::string(kDeliveryColumns) +
+                       " WHERE webhook_id = $1 AND site = $2 AND ($3::text IS NULL OR id < $3) "
+                       "AND ($4::int IS NULL OR state = $4) AND ($5::bigint IS NULL OR created_at >= $5) "
+                       "AND ($6::bigint IS NULL OR created_at < $6) ORDER BY id DESC LIMIT $7",
+                   webhook.str(), site, page.cursor, state, f.since, f.until, limit + 1);
+        if (!r) return Fail(r.error());
+        Page<Delivery> out;
+        for (int i = 0; i < r->Rows(); ++i) out.items.push_back(ReadDelivery(RowRef(*r, i)));
+        return Paginate(std::move(out), limit, [](const Delivery& x) { return x.id.str(); });
+    }
+
+    Result<Delivery> GetDelivery(const SiteId& site, const DeliveryId& id) override {
+        auto r = Q(std::string(kDeliveryColumns) + " WHERE id = $1 AND site = $2", id.str(), site);
+        if (!r) return Fail(r.error());
+        if (r->Rows() == 0) return Fail(Error::NotFound("delivery " + id.str() + " not found"));
+        RowRef row(*r, 0);
+        Delivery d = ReadDelivery(row);
+        auto a = Q("SELECT number, started_at, duration_ms, status, error, snippet FROM attempts "
+                   "WHERE delivery_seq = $1 ORDER BY number",
+                   row.Int(0));
+        if (!a) return Fail(a.error());
+        for (int i = 0; i < a->Rows(); ++i) d.attempts.push_back(ReadAttempt(RowRef(*a, i)));
+        return d;
+    }
+
+    Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
+        auto r = Q(
+            "UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+            "WHERE id = $2 AND site = $3 AND NOT (state = 0 AND lease_owner IS NOT NULL AND next_at > $1)",
+            now, id.str(), site);
+        if (!r) return Fail(r.error());
+        Notify();
+        auto d = GetDelivery(site, id);
+        if (d) d->attempts.clear();
+        return d;
+    }
+
+    Result<std::int64_t> Replay(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& f,
+                                TimeMs now) override {
+        std::optional<int> state;
+        if (f.state) state = static_cast<int>(*f.state);
+        auto r = Q(
+            "UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+            "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
+            "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
+            "AND NOT (state = 0 AND lease_owner IS NOT NULL AND next_at > $1)",
+            now, webhook.str(), site, state, f.since, f.until);
+        if (!r) return Fail(r.error());
+        if (r->Affected() > 0) Notify();
+        return r->Affected();
+    }
+
+    Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
+                                       const EntityId& entity_id, TimeMs now) override {
+        Claimed c;
+        Delivery& d = c.delivery;
+        d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
+        d.site = w.site;
+        d.webhook_id = w.id;
+        d.event_id = NewTypedId<EventId>(kEventPrefix);
+        d.type = type;
+        d.entity = std::string(entity);
+        d.entity_id = entity_id;
+        d.created_at = d.updated_at = now;
+        d.test = true;
+        auto r = Q(
+            "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, "
+            "next_at, test, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,NULL,1,$9,$9) RETURNING seq",
+            d.id.str(), d.site, d.webhook_id.str(), d.event_id.str(), static_cast<int>(type), d.entity, entity_id.text,
+            entity_id.is_number, now);
+        if (!r) return Fail(r.error());
+        c.seq = RowRef(*r, 0).Int(0);
+        return c;
+    }
+
+    // ---------------------------------------------------------------- queue
+    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
+                                       std::span<const WebhookId> skip) override {
+        std::vector<Param> skip_ids;
+        for (const auto& id : skip) skip_ids.push_back(id.str());
+        // Candidates in due order; per webhook, no more than its max in flight counting
+        // what every node already holds; then lock what nobody else is taking.
+        auto r = Q(
+            "WITH due AS ("
+            "  SELECT d.seq, d.webhook_id FROM deliveries d"
+            "  WHERE d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
+            "  ORDER BY d.next_at LIMIT $5 * 4),"
+            " hooks AS (SELECT DISTINCT webhook_id FROM due),"
+            " held AS (SELECT h.webhook_id, w.max_in_flight, (SELECT count(*) FROM deliveries l"
+            "   WHERE l.webhook_id = h.webhook_id AND l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2) AS n"
+            "   FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.enabled = 1),"
+            " ranked AS (SELECT due.seq, row_number() OVER (PARTITION BY due.webhook_id ORDER BY due.seq) AS rn,"
+            "   held.n, held.max_in_flight FROM due JOIN held ON held.webhook_id = due.webhook_id),"
+            " pick AS (SELECT d.seq FROM deliveries d"
+            "   WHERE d.seq IN (SELECT seq FROM ranked WHERE rn + n <= max_in_flight ORDER BY seq LIMIT $5)"
+            "   AND d.state = 0 AND d.next_at <= $2"
+            "   AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id"
+            "     AND p.order_key = d.order_key AND p.state = 0 AND p.seq < d.seq))"
+            "   FOR UPDATE SKIP LOCKED) "
+            "UPDATE deliveries SET lease_owner = $1, next_at = $2 + $3 FROM pick WHERE deliveries.seq = pick.seq "
+            "RETURNING deliveries.seq, deliveries.id, deliveries.site, deliveries.webhook_id, deliveries.event_id, "
+            "deliveries.event, deliveries.entity, deliveries.entity_id, deliveries.entity_num, "
+            "deliveries.attempt_count, deliveries.created_at",
+            node, now, lease_ms, ArrayLiteral(skip_ids), limit);
+        if (!r) return Fail(r.error());
+        std::vector<Claimed> out;
+        for (int i = 0; i < r->Rows(); ++i) out.push_back(ReadClaimed(RowRef(*r, i)));
+        std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
+        return out;
+    }
+
+    Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) override {
+        std::vector<WebhookId> disabled;
+        if (outcomes.empty()) return disabled;
+        auto r = Tx([&](Conn& c) -> Status {
+            for (const auto& o : outcomes) {
+                const Attempt& a = o.attempt;
+                auto u = QOn(c,
+                             "UPDATE deliveries SET state = $1, attempt_count = $2, next_at = $3, lease_owner = NULL, "
+                             "last_status = $4, last_error = $5, updated_at = $6 "
+                             "WHERE seq = $7 AND ($8 = '' OR lease_owner = $8)",
+                             static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
+                             static_cast<int>(a.error), now, o.seq, o.lease_owner);
+                if (!u) return Fail(u.error());
+                // A lease another node took over after ours expired: its outcome wins.
+                if (u->Affected() == 0) continue;
+                auto ins = QOn(c,
+                               "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
+                               "snippet) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
+                               o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
+                               a.response_snippet);
+                if (!ins) return Fail(ins.error());
+                const bool ok = o.state == DeliveryState::kSucceeded;
+                auto f = ok ? QOn(c, "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                                  o.webhook_id.str())
+                            : QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+                                  a.started_at, o.webhook_id.str());
+                if (!f) return Fail(f.error());
+                if (!ok && !o.disable_webhook_reason && o.auto_disable_after_ms > 0) {
+                    auto d = QOn(c,
+                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
+                                 "WHERE id = $3 AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= $4",
+                                 "every delivery failed for " + FormatDuration(o.auto_disable_after_ms), now,
+                                 o.webhook_id.str(), now - o.auto_disable_after_ms);
+                    if (!d) return Fail(d.error());
+                    if (d->Affected() > 0) disabled.push_back(o.webhook_id);
+                }
+                if (o.disable_webhook_reason) {
+                    auto d = QOn(c,
+                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
+                                 "WHERE id = $3 AND enabled = 1",
+                                 *o.disable_webhook_reason, now, o.webhook_id.str());
+                    if (!d) return Fail(d.error());
+                }
+            }
+            return {};
+        });
+        if (!r) return Fail(r.error());
+        return disabled;
+    }
+
+    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
+        if (seqs.empty()) return {};
+        std::vector<Param> ids;
+        for (auto s : seqs) ids.push_back(std::to_string(s));
+        auto r = Q("UPDATE deliveries SET next_at = $1 WHERE seq = ANY($2::bigint[]) AND state = 0 AND lease_owner = $3",
+                   until, ArrayLiteral(ids), node);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
+    void OnNewWork(std::function<void()> wake) override {
+        wake_ = std::move(wake);
+        listener_ = std::thread([this] { Listen(); });
+    }
+
+    Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
+        auto r = Q(
+            "UPDATE deliveries SET next_at = $1, lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL "
+            "AND ($2 = '' OR lease_owner = $2)",
+            now, node);
+        if (!r) return Fail(r.error());
+        return r->Affected();
+    }
+
+    Result<std::optional<TimeMs>> NextDue() override {
+        auto r = Q("SELECT min(next_at) FROM deliveries WHERE state = 0");
+        if (!r) return Fail(r.error());
+        return RowRef(*r, 0).OptInt(0);
+    }
+
+    Result<QueueStats> Stats() override {
+        auto r = Q("SELECT count(*) FROM deliveries WHERE state = 0");
+        if (!r) return Fail(r.error());
+        return QueueStats{RowRef(*r, 0).Int(0)};
+    }
+
+    Result<std::int64_t> Purge(TimeMs before, int batch) override {
+        return Tx([&](Conn& c) -> Result<std::int64_t> {
+            auto pick = QOn(c,
+                            "SELECT seq FROM deliveries WHERE created_at < $1 AND state <> 0 ORDER BY seq LIMIT $2 "
+                            "FOR UPDATE SKIP LOCKED",
+                            before, batch);
+            if (!pick) return Fail(pick.error());
+            std::vector<Param> seqs;
+            for (int i = 0; i < pick->Rows(); ++i) seqs.push_back(RowRef(*pick, i).Text(0));
+            const std::string arr = ArrayLiteral(seqs);
+            if (auto a = QOn(c, "DELETE FROM attempts WHERE delivery_seq = ANY($1::bigint[])", arr); !a) {
+                return Fail(a.error());
+            }
+            auto d = QOn(c, "DELETE FROM deliveries WHERE seq = ANY($1::bigint[])", arr);
+            if (!d) return Fail(d.error());
+            auto e = QOn(c, "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 LIMIT $2)",
+                         before, batch);
+            if (!e) return Fail(e.error());
+            auto i = QOn(c, "DELETE FROM idempotency WHERE created_at < $1", before);
+            if (!i) return Fail(i.error());
+            return d->Affected();
+        });
+    }
+
+    bool Ping() override { return static_cast<bool>(Q("SELECT 1")); }
+
+private:
+    std::optional<std::string> SealOpt(const std::optional<std::string>& s) const {
+        if (!s) return std::nullopt;
+        return box_.Seal(*s);
+    }
+
+    void Notify() { (void)Q("SELECT pg_notify('hookd_work', '')"); }
+
+    // One job inside the group transaction on connection `c`.
+    Result<IngestResult> IngestOne(Conn& c, IngestJob& job) {
+        IngestResult res;
+        if (job.key) {
+            auto k = QOn(c, "SELECT ids FROM idempotency WHERE site = $1 AND key = $2", *job.site, *job.key);
+            if (!k) return Fail(k.error());
+            if (k->Rows() > 0) {
+                for (auto& id : SplitList(RowRef(*k, 0).Text(0))) res.ids.emplace_back(std::move(id));
+                res.replayed = true;
+                return res;
+            }
+        }
+        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering FROM webhooks "
+                            "WHERE site = $1 AND enabled = 1", *job.site);
+        if (!hooks) return Fail(hooks.error());
+        std::vector<MatchInfo> matchers;
+        for (int i = 0; i < hooks->Rows(); ++i) matchers.push_back(ReadMatchInfo(RowRef(*hooks, i)));
+
+        std::vector<Param> ev_id, ev_type, ev_entity, ev_eid, ev_num;
+        std::vector<Param> d_id, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order;
+        for (ChangeEvent& e : *job.events) {
+            e.id = NewTypedId<EventId>(kEventPrefix);
+            e.created_at = job.now;
+            res.ids.push_back(e.id);
+            ev_id.push_back(e.id.str());
+            ev_type.push_back(std::to_string(static_cast<int>(e.type)));
+            ev_entity.push_back(e.entity);
+            ev_eid.push_back(e.entity_id.text);
+            ev_num.push_back(e.entity_id.is_number ? "1" : "0");
+            for (const auto& m : matchers) {
+                if (!m.Matches(e)) continue;
+                d_id.push_back(NewId(kDeliveryPrefix));
+                d_hook.push_back(m.id.str());
+                d_event.push_back(e.id.str());
+                d_type.push_back(ev_type.back());
+                d_entity.push_back(e.entity);
+                d_eid.push_back(e.entity_id.text);
+                d_num.push_back(ev_num.back());
+                d_order.push_back(m.OrderKey(e));
+            }
+        }
+        auto ev = QOn(c,
+                      "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
+                      "SELECT u.id, $1, u.ev, u.en, u.eid, u.num, $2 FROM unnest($3::text[], $4::int[], $5::text[], "
+                      "$6::text[], $7::int[]) AS u(id, ev, en, eid, num)",
+                      *job.site, job.now, ArrayLiteral(ev_id), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
+                      ArrayLiteral(ev_eid), ArrayLiteral(ev_num));
+        if (!ev) return Fail(ev.error());
+        if (!d_id.empty()) {
+            auto d = QOn(c,
+                         "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
+                         "state, next_at, order_key, created_at, updated_at) "
+                         "SELECT u.id, $1, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, $2, u.ord, $2, $2 "
+                         "FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], "
+                         "$10::text[]) WITH ORDINALITY AS u(id, hook, evt, ev, en, eid, num, ord, n) ORDER BY u.n",
+                         *job.site, job.now, ArrayLiteral(d_id), ArrayLiteral(d_hook), ArrayLiteral(d_event),
+                         ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
+                         ArrayLiteral(d_order));
+            if (!d) return Fail(d.error());
+        }
+        res.deliveries = d_id.size();
+        if (job.key) {
+            std::vector<std::string> ids;
+            for (const auto& id : res.ids) ids.push_back(id.str());
+            auto k = QOn(c, "INSERT INTO idempotency(site, key, ids, created_at) VALUES ($1,$2,$3,$4)", *job.site,
+                         *job.key, JoinList(ids), job.now);
+            if (!k) return Fail(k.error());
+        }
+        return res;
+    }
+
+    void CommitIngest(std::vector<IngestJob*>& batch) {
+        auto c = pool_.Acquire();
+        auto fail_all = [&](const Error& e) {
+            for (auto* j : batch) j->result = Fail(e);
+        };
+        if (auto b = c->Simple("BEGIN"); !b) return fail_all(b.error());
+        bool any = false;
+        for (auto* j : batch) {
+            if (auto s = c->Simple("SAVEPOINT job"); !s) {
+                j->result = Fail(s.error());
+                continue;
+            }
+            j->result = IngestOne(*c, *j);
+            if (!j->result) {
+                (void)c->Simple("ROLLBACK TO SAVEPOINT job");
+            } else {
+                any |= j->result->deliveries > 0;
+            }
+            (void)c->Simple("RELEASE SAVEPOINT job");
+        }
+        if (any) (void)c->Simple("NOTIFY hookd_work");
+        if (auto cm = c->Simple("COMMIT"); !cm) {
+            (void)c->Simple("ROLLBACK");
+            return fail_all(cm.error());
+        }
+    }
+
+    // LISTEN on a dedicated connection; reconnects after a failure.
+    void Listen() {
+        while (!stop_) {
+            Conn conn(url_);
+            if (!conn.Connect() || !conn.Simple("LISTEN hookd_work")) {
+                for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                continue;
+            }
+            while (!stop_ && PQstatus(conn.raw()) == CONNECTION_OK) {
+                const int fd = PQsocket(conn.raw());
+                fd_set set;
+                FD_ZERO(&set);
+                FD_SET(fd, &set);
+                timeval tv{0, 200'000};
+                if (select(fd + 1, &set, nullptr, nullptr, &tv) < 0) break;
+                if (!PQconsumeInput(conn.raw())) break;
+                bool woke = false;
+                while (PGnotify* n = PQnotifies(conn.raw())) {
+                    PQfreemem(n);
+                    woke = true;
+                }
+                if (woke && wake_) wake_();
+            }
+        }
+    }
+
+    std::string url_;
+    Pool pool_;
+    crypto::SecretBox box_;
+    GroupCommit group_;
+    std::function<void()> wake_;
+    std::atomic<bool> stop_{false};
+    std::thread listener_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options, crypto::SecretBox box) {
+    auto store = std::make_unique<PgStore>(options, std::move(box));
+    if (auto r = store->Init(); !r) return Fail(r.error());
+    return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<int> MigratePostgres(const std::string& url) {
+    Conn c(url);
+    if (auto r = c.Connect(); !r) return Fail(r.error());
+    int version = 0;
+    if (auto r = Migrate(c, &version); !r) return Fail(r.error());
+    return version;
+}
+
+Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const std::string& pg_url) {
+    static constexpr const char* kTables[] = {"sites",  "tokens",   "webhooks",    "events", "deliveries",
+                                              "attempts", "meta", "idempotency", "audit"};
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(sqlite_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+        std::string msg = db ? sqlite3_errmsg(db) : "cannot open";
+        sqlite3_close(db);
+        return Fail(Error::Invalid("cannot open " + sqlite_path + ": " + msg));
+    }
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, sqlite3_close);
+    Conn pg(pg_url);
+    if (auto r = pg.Connect(); !r) return Fail(r.error());
+    if (auto r = Migrate(pg, nullptr); !r) return Fail(r.error());
+    auto existing = pg.Simple("SELECT (SELECT count(*) FROM sites) + (SELECT count(*) FROM deliveries)");
+    if (!existing) return Fail(existing.error());
+    if (RowRef(*existing, 0).Int(0) > 0) return Fail(Error::Conflict("the PostgreSQL database is not empty"));
+    if (auto r = pg.Simple("BEGIN"); !r) return Fail(r.error());
+    std::int64_t copied = 0;
+    for (const char* table : kTables) {
+        sqlite3_stmt* st = nullptr;
+        const std::string select = std::string("SELECT * FROM ") + table;
+        if (sqlite3_prepare_v2(db, select.c_str(), -1, &st, nullptr) != SQLITE_OK) continue;  // older schema
+        std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> sg(st, sqlite3_finalize);
+        const int cols = sqlite3_column_count(st);
+        std::string insert = std::string("INSERT INTO ") + table + "(";
+        std::string values;
+        for (int i = 0; i < cols; ++i) {
+            insert += (i ? "," : "") + std::string(sqlite3_column_name(st, i));
+            values += (i ? ",$" : "$") + std::to_string(i + 1);
+        }
+        insert += ") VALUES (" + values + ")";
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            std::vector<Param> params;
+            for (int i = 0; i < cols; ++i) {
+                if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+                    params.emplace_back(std::nullopt);
+                } else {
+                    const auto* t = sqlite3_column_text(st, i);
+                    params.emplace_back(std::string(reinterpret_cast<const char*>(t),
+                                                    static_cast<std::size_t>(sqlite3_column_bytes(st, i))));
+                }
+            }
+            if (auto r = pg.Exec(insert, params); !r) {
+                (void)pg.Simple("ROLLBACK");
+                return Fail(Error::Internal(std::string("copying ") + table + ": " + r.error().message));
+            }
+            ++copied;
+        }
+    }
+    if (auto r = pg.Simple("SELECT setval('deliveries_seq_seq', greatest((SELECT max(seq) FROM deliveries), 1))"); !r) {
+        (void)pg.Simple("ROLLBACK");
+        return Fail(r.error());
+    }
+    // Leases of the old single node are void in the new home.
+    if (auto r = pg.Simple("UPDATE deliveries SET lease_owner = NULL WHERE state = 0"); !r) {
+        (void)pg.Simple("ROLLBACK");
+        return Fail(r.error());
+    }
+    if (auto r = pg.Simple("COMMIT"); !r) return Fail(r.error());
+    return copied;
+}
+
+}  // namespace hookd::store

@@ -1,0 +1,29 @@
+#pragma once
+// The shared store: several hookd nodes on one PostgreSQL. Claims use
+// FOR UPDATE SKIP LOCKED with leases; LISTEN/NOTIFY wakes idle nodes when work is
+// committed; ingest batches all events of a group commit into one round trip each
+// for events and deliveries.
+#include <memory>
+#include <string>
+
+#include "core/crypto.hpp"
+#include "store/store.hpp"
+
+namespace hookd::store {
+
+struct PostgresOptions {
+    std::string url;     //!< postgresql://user:pass@host:port/db
+    int pool_size = 8;   //!< connections used by this node
+};
+
+//! Connects, applies pending migrations (under an advisory lock) and returns the store.
+Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options, crypto::SecretBox box);
+
+//! Applies pending migrations only; returns the schema version reached.
+Result<int> MigratePostgres(const std::string& url);
+
+//! Copies every row of a SQLite database into an empty PostgreSQL database (same master
+//! key: secrets are copied sealed). Returns the number of rows copied.
+Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const std::string& pg_url);
+
+}  // namespace hookd::store
