@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.client
+import hashlib
 import json
 import os
 import platform
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query"]
+SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro"]
 
 
 class ScenarioError(Exception):
@@ -538,7 +539,7 @@ def sc_throughput(ctx: Context):
     hk = Hookd(ctx, "throughput")
     try:
         hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
-        r = deliver_run(ctx, "throughput", hk, n, n, profile_name="throughput", timeout=150)
+        r = deliver_run(ctx, "throughput", hk, n, n, profile_name="throughput", timeout=120)
     finally:
         hk.stop()
     r["ratioToLimit"] = ratio(r["deliveriesPerSecond"], ctx.limit["postRequestsPerSecond"])
@@ -740,7 +741,7 @@ def sc_backlog(ctx: Context):
         up_ns = now_ns()
         with Profiler(ctx, hk.pid, "backlog-drain"):
             sink.hang_all(False)
-            st = sink.wait_answered(total, 180 * s.wait_scale, "backlog drain")
+            st = sink.wait_answered(total, 150 * s.wait_scale, "backlog drain")
         drained = min(total, st["answered"])
         drain_s = (st["lastNs"] - up_ns) / 1e9
         drain_cpu = hk.cpu() - cpu1
@@ -774,7 +775,7 @@ def sc_getpost(ctx: Context):
         hk = Hookd(ctx, "getpost-" + method)
         try:
             hk.create_webhook(f"{ctx.sink.base}/gp", method=method, max_in_flight=ctx.concurrency)
-            r = deliver_run(ctx, "getpost", hk, n, n, timeout=60)
+            r = deliver_run(ctx, "getpost", hk, n, n, timeout=45)
         finally:
             hk.stop()
         lim = ctx.limit["getRequestsPerSecond" if method == "GET" else "postRequestsPerSecond"]
@@ -807,7 +808,7 @@ def sc_query(ctx: Context):
                 continue
             if status != 201:
                 raise ScenarioError(f"query: creating the webhook: {status} {body}")
-            r = deliver_run(ctx, "query", hk, n, n, timeout=45)
+            r = deliver_run(ctx, "query", hk, n, n, timeout=30)
         finally:
             hk.stop()
         r["urlLength"] = len(url)
@@ -817,8 +818,42 @@ def sc_query(ctx: Context):
     return out
 
 
+def sc_micro(ctx: Context):
+    """Google Benchmark micro-benchmarks (hookd_micro), when built."""
+    exe = os.path.join(ctx.bin_dir, "hookd_micro")
+    if not os.access(exe, os.X_OK):
+        ctx.log("[micro] hookd_micro is not built: skipped")
+        return {"skipped": "hookd_micro not built"}
+    ctx.log("[micro] hookd_micro (Google Benchmark)")
+    out = os.path.join(ctx.workdir, "micro.json")
+    cmd = [exe, "--benchmark_format=console", "--benchmark_out_format=json", "--benchmark_out=" + out,
+           "--benchmark_min_time=" + ("0.01" if ctx.smoke else "0.3")]
+    env = dict(os.environ, TMPDIR=ctx.workdir)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    except subprocess.TimeoutExpired:
+        raise ScenarioError("hookd_micro did not finish within 300 s")
+    if p.returncode != 0:
+        raise ScenarioError(f"hookd_micro failed ({p.returncode}): {p.stderr[-500:]}")
+    with open(out) as f:
+        data = json.load(f)
+    res = {}
+    for b in data.get("benchmarks", []):
+        if b.get("error_occurred"):
+            raise ScenarioError(f"hookd_micro {b['name']}: {b.get('error_message')}")
+        unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        res[b["name"]] = {"realTimeUs": round(b["real_time"] * unit / 1e3, 3),
+                          "cpuTimeUs": round(b["cpu_time"] * unit / 1e3, 3),
+                          "itemsPerSecond": round(b["items_per_second"]) if "items_per_second" in b else None,
+                          "label": b.get("label", "")}
+        ctx.log(f"    {b['name']}: {res[b['name']]['realTimeUs']} µs"
+                + (f", {res[b['name']]['itemsPerSecond']:,} items/s" if res[b['name']]['itemsPerSecond'] else ""))
+    return res
+
+
 RUNNERS = {"throughput": sc_throughput, "latency": sc_latency, "ingest": sc_ingest, "fanout": sc_fanout,
-           "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query}
+           "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query,
+           "micro": sc_micro}
 
 
 # ---------------------------------------------------------------------------- report
@@ -981,8 +1016,11 @@ def targets(ctx: Context) -> list:
             r["medianMs"] <= 100)
     if "isolation" in R:
         r = R["isolation"]
-        add("isolation ratio ≥ 0.9", fmt(r["ratioToThroughput"]),
-            r["ratioToThroughput"] >= 0.9 if r["ratioToThroughput"] is not None else None)
+        # Judged on both ratios: to the throughput scenario (the issue's definition) and to the
+        # same webhooks without the hanging ones (which stays meaningful if throughput is off).
+        both = [x for x in (r["ratioToThroughput"], r["ratioToControl"]) if x is not None]
+        add("isolation ratio ≥ 0.9 (to throughput; to no-hang control)",
+            f"{fmt(r['ratioToThroughput'])}; {fmt(r['ratioToControl'])}", min(both) >= 0.9 if both else None)
     if "backlog" in R:
         r = R["backlog"]
         add("peak RSS ≤ 150 MB with 1 M pending", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 150)
@@ -1004,8 +1042,13 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     md.append(f"- when: {meta['started']} ({meta['durationSeconds']} s)")
     md.append(f"- machine: {mi['nproc']} × {mi['cpuModel']}, {mi['memoryMb']} MB, Linux {mi['kernel']}")
     md.append(f"- database: SQLite `synchronous={ctx.synchronous}`, {mi['workdirFilesystem']}")
-    md.append(f"- hookd: {mi['hookd']} @ {mi['commit']}; retry schedule `{ctx.retry_schedule}`; "
-              f"concurrency {ctx.concurrency}")
+    hb = meta.get("hookdBinary", {})
+    md.append(f"- hookd: {mi['hookd']} @ {mi['commit']}, binary built {hb.get('built')} "
+              f"(sha256 {hb.get('sha256')}); retry schedule `{ctx.retry_schedule}`; concurrency {ctx.concurrency}")
+    la, lb = meta.get("loadAverageBefore"), meta.get("loadAverageAfter")
+    if la and lb:
+        md.append(f"- load average (1 min) before {la[0]:.2f}, after {lb[0]:.2f} (other work on the machine "
+                  f"disturbs the numbers)")
     md.append(f"- command: `{meta['command']}`\n")
     md.append("| scenario | result | ratio to the raw limit | CPU s / 1000 deliveries | peak RSS MB |")
     md.append("|---|---|---|---|---|")
@@ -1017,6 +1060,15 @@ def write_reports(ctx: Context, meta: dict, errors: list):
         md.append("|---|---|---|")
         for t, v, m in tgt:
             md.append(f"| {t} | {v} | {'–' if m is None else ('yes' if m else '**no**')} |")
+        md.append("")
+    micro = ctx.results.get("micro")
+    if micro and not micro.get("skipped"):
+        md.append("Micro-benchmarks (`hookd_micro`, Google Benchmark):\n")
+        md.append("| benchmark | time per iteration | items/s |")
+        md.append("|---|---|---|")
+        for name, b in micro.items():
+            md.append(f"| {name}{' (' + b['label'] + ')' if b['label'] else ''} | {fmt(b['realTimeUs'])} µs | "
+                      f"{fmt(b['itemsPerSecond'])} |")
         md.append("")
     if errors:
         md.append("## Errors\n")
@@ -1070,9 +1122,15 @@ def main() -> int:
         return 2
 
     workdir = tempfile.mkdtemp(prefix="hookd-bench-", dir=args.workdir)
+    # One binary for the whole run, even if build/hookd is rebuilt meanwhile.
+    hookd_copy = os.path.join(workdir, "hookd")
+    shutil.copy2(args.hookd, hookd_copy)
+    with open(hookd_copy, "rb") as f:
+        hookd_sha = hashlib.sha256(f.read()).hexdigest()[:16]
+    hookd_mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.stat(args.hookd).st_mtime))
     results_dir = args.results_dir or (os.path.join(workdir, "results") if args.smoke
                                        else os.path.join(HERE, "results"))
-    ctx = Context(hookd=os.path.abspath(args.hookd), bin_dir=os.path.abspath(args.bin_dir), workdir=workdir,
+    ctx = Context(hookd=hookd_copy, bin_dir=os.path.abspath(args.bin_dir), workdir=workdir,
                   results_dir=results_dir, sizes=SMOKE if args.smoke else FULL, smoke=args.smoke,
                   concurrency=args.concurrency, synchronous=args.synchronous, retry_schedule=args.retry_schedule,
                   profile=args.profile)
@@ -1084,6 +1142,8 @@ def main() -> int:
             "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
             "scenarios": selected}
     meta["machine"] = machine_info(ctx)
+    meta["hookdBinary"] = {"path": os.path.abspath(args.hookd), "sha256": hookd_sha, "built": hookd_mtime}
+    meta["loadAverageBefore"] = os.getloadavg()
     ctx.log(f"hookd benchmarks{' (smoke)' if args.smoke else ''}: {', '.join(selected)}; work dir {workdir}")
     errors = []
     try:
@@ -1107,6 +1167,7 @@ def main() -> int:
         if ctx.sink:
             ctx.sink.stop()
     meta["durationSeconds"] = round(time.time() - started, 1)
+    meta["loadAverageAfter"] = os.getloadavg()
     write_reports(ctx, meta, errors)
     if errors:
         print(f"\n{len(errors)} scenario(s) broke; logs in {workdir}", file=sys.stderr)

@@ -15,6 +15,9 @@ namespace json = boost::json;
 
 namespace {
 
+std::string QueryDecode(std::string_view s);
+
+// Path segments, each percent-decoded (so an encoded '/' stays inside its segment).
 std::vector<std::string> SplitPath(std::string_view path) {
     std::vector<std::string> out;
     std::size_t pos = 0;
@@ -25,7 +28,9 @@ std::vector<std::string> SplitPath(std::string_view path) {
         }
         std::size_t end = path.find('/', pos);
         if (end == std::string_view::npos) end = path.size();
-        out.emplace_back(path.substr(pos, end - pos));
+        std::string segment = QueryDecode(path.substr(pos, end - pos));
+        std::replace(segment.begin(), segment.end(), '\0', '?');
+        out.push_back(std::move(segment));
         pos = end;
     }
     return out;

@@ -17,21 +17,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string PercentDecode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-            std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-            out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
-            i += 2;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
-
 HttpResponse Problem(int status, std::string_view title) {
     HttpResponse r;
     r.status = status;
@@ -92,7 +77,7 @@ private:
         in.method = std::string(req.method_string());
         std::string_view target = req.target();
         const auto q = target.find('?');
-        in.path = PercentDecode(target.substr(0, q));
+        in.path = std::string(target.substr(0, q));  // still percent-encoded: decoded per segment
         if (q != std::string_view::npos) in.query = std::string(target.substr(q + 1));
         in.body = std::move(req.body());
         for (const auto& f : req) {

@@ -11,7 +11,7 @@ namespace hookd::api {
 
 struct HttpRequest {
     std::string method;  //!< "GET", "POST", ...
-    std::string path;    //!< decoded path without the query
+    std::string path;    //!< path without the query, as sent (percent-encoded)
     std::string query;   //!< raw query string without '?'
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;  //!< names lower-cased

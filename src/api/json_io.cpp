@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/text.hpp"
+
 namespace hookd::api {
 
 namespace json = boost::json;
@@ -133,10 +135,12 @@ HttpResponse Problem(int status, std::string_view title, std::string_view detail
     o["type"] = "https://hookd.dev/problems/" + kind;
     o["title"] = title;
     o["status"] = status;
-    o["detail"] = detail;
+    o["detail"] = ValidUtf8(detail, 2048);
     if (!errors.empty()) {
         json::array list;
-        for (const auto& e : errors) list.push_back(json::object{{"field", e.field}, {"message", e.message}});
+        for (const auto& e : errors) {
+            list.push_back(json::object{{"field", ValidUtf8(e.field, 256)}, {"message", ValidUtf8(e.message, 1024)}});
+        }
         o["errors"] = std::move(list);
     }
     HttpResponse r = Json(status, o);

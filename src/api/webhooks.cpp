@@ -26,7 +26,8 @@ std::optional<std::int64_t> AsInt(const json::value& v) {
     }
     if (v.is_double()) {
         const double d = v.as_double();
-        if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d >= -9e15 && d <= 9e15) {
+        // Range first: converting an out-of-range double is undefined behaviour.
+        if (d >= -9e15 && d <= 9e15 && d == static_cast<double>(static_cast<std::int64_t>(d))) {
             return static_cast<std::int64_t>(d);
         }
     }

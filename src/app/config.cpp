@@ -126,7 +126,9 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
     if (s.node_id.empty()) {
         char host[256] = {};
         gethostname(host, sizeof host - 1);
-        s.node_id = std::string(host) + ":" + std::to_string(getpid());
+        // Stable across restarts (so a restarted node resumes its own leases at once) and
+        // unique per host as long as each node listens on its own port.
+        s.node_id = std::string(host) + ":" + std::to_string(s.port == 0 ? getpid() : s.port);
     }
     if (const char* t = std::getenv("HOOKD_OPERATOR_TOKEN"); t && *t) s.operator_token = t;
     if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) s.master_key_env = k;

@@ -34,7 +34,7 @@ struct ServeFlags {
     std::string purge_interval = "60s";            //!< --purge-interval / HOOKD_PURGE_INTERVAL: retention sweep period
     std::string auto_disable_after = "5d";         //!< --auto-disable-after / HOOKD_AUTO_DISABLE_AFTER (0s = never)
     std::string busy_timeout = "5s";               //!< --sqlite-busy-timeout / HOOKD_SQLITE_BUSY_TIMEOUT: then 503
-    std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:pid
+    std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:port
     std::string log_level = "info";                //!< --log-level / HOOKD_LOG_LEVEL
     int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
 };

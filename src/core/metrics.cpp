@@ -19,8 +19,12 @@ std::string Metrics::Render(std::int64_t queue_depth) const {
     std::string out;
     char line[256];
     auto add = [&](const char* fmt, auto... args) {
-        std::snprintf(line, sizeof line, fmt, args...);
-        out += line;
+        if constexpr (sizeof...(args) == 0) {
+            out += fmt;
+        } else {
+            std::snprintf(line, sizeof line, fmt, args...);
+            out += line;
+        }
     };
     add("# HELP hookd_events_accepted_total Change events durably accepted.\n# TYPE hookd_events_accepted_total counter\n");
     add("hookd_events_accepted_total %llu\n", static_cast<unsigned long long>(events_accepted_.load()));

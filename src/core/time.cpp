@@ -99,12 +99,16 @@ std::optional<DurationMs> ParseDuration(std::string_view s) {
     std::int64_t n = 0;
     std::from_chars(s.data(), s.data() + i, n);
     const std::string_view unit = s.substr(i);
-    if (unit == "ms") return n;
-    if (unit == "s") return n * 1000;
-    if (unit == "m") return n * 60'000;
-    if (unit == "h") return n * 3'600'000;
-    if (unit == "d") return n * 86'400'000;
-    return std::nullopt;
+    std::int64_t scale = 0;
+    if (unit == "ms") scale = 1;
+    if (unit == "s") scale = 1000;
+    if (unit == "m") scale = 60'000;
+    if (unit == "h") scale = 3'600'000;
+    if (unit == "d") scale = 86'400'000;
+    // Nothing hookd configures needs more than 100 years; larger values would overflow.
+    constexpr std::int64_t kMax = 100LL * 365 * 86'400'000;
+    if (scale == 0 || n > kMax / scale) return std::nullopt;
+    return n * scale;
 }
 
 std::string FormatDuration(DurationMs d) {

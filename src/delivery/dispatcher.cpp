@@ -432,6 +432,9 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
 
 void Dispatcher::Impl::Flush(TimeMs now) {
     if (outcomes.empty()) return;
+    // Completions free slots (and, with a shared store, the per-webhook limit counted
+    // across nodes): more may be claimable now.
+    next_claim_at = std::min(next_claim_at, now);
     auto r = store.Complete(outcomes, now);
     if (r) {
         for (const auto& id : *r) {

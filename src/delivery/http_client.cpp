@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/text.hpp"
 #include "core/time.hpp"
 
 namespace hookd::delivery {
@@ -54,7 +55,7 @@ std::size_t OnHeader(char* data, std::size_t size, std::size_t n, void* user) {
         std::int64_t secs = 0;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
         if (ec == std::errc() && secs >= 0) {
-            t->retry_after = secs * 1000;
+            t->retry_after = std::min<std::int64_t>(secs, 86'400) * 1000;
         } else {
             // An HTTP date.
             const std::string date(v.substr(0, v.find_first_of("\r\n")));
@@ -150,7 +151,9 @@ void HttpClient::Start(const wire::Request& request, int timeout_ms, std::uint64
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);  // an entity id ".." must not become a dot segment
+    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
+    // Never through a proxy from the environment: the SSRF guard must see the receiver's address.
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");  // an entity id ".." must not become a dot segment
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(timeout_ms, 10000)));
@@ -182,9 +185,16 @@ void HttpClient::Start(const wire::Request& request, int timeout_ms, std::uint64
 void HttpClient::Poll(int timeout_ms, std::vector<HttpResult>& done) {
     int running = 0;
     curl_multi_perform(impl_->multi, &running);
+    const std::size_t before = done.size();
+    Collect(done);
+    // Transfers that finished in that perform leave no socket to wait on: don't sleep then.
     int numfds = 0;
-    curl_multi_poll(impl_->multi, nullptr, 0, timeout_ms, &numfds);
+    curl_multi_poll(impl_->multi, nullptr, 0, done.size() > before ? 0 : timeout_ms, &numfds);
     curl_multi_perform(impl_->multi, &running);
+    Collect(done);
+}
+
+void HttpClient::Collect(std::vector<HttpResult>& done) {
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(impl_->multi, &left)) {
         if (msg->msg != CURLMSG_DONE) continue;
@@ -219,38 +229,6 @@ void HttpClient::Poll(int timeout_ms, std::vector<HttpResult>& done) {
 
 void HttpClient::Wakeup() { curl_multi_wakeup(impl_->multi); }
 
-std::string HttpClient::SanitizeSnippet(std::string_view in, std::size_t max) {
-    std::string out;
-    out.reserve(std::min(in.size(), max));
-    std::size_t i = 0;
-    while (i < in.size()) {
-        const auto c = static_cast<unsigned char>(in[i]);
-        std::size_t len = 0;
-        if (c < 0x80) {
-            len = 1;
-        } else if ((c & 0xE0) == 0xC0 && c >= 0xC2) {
-            len = 2;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-        } else if ((c & 0xF8) == 0xF0 && c <= 0xF4) {
-            len = 4;
-        }
-        bool ok = len > 0 && i + len <= in.size();
-        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
-        if (ok && len == 3) {
-            const auto c1 = static_cast<unsigned char>(in[i + 1]);
-            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0);
-        }
-        if (ok && len == 4) {
-            const auto c1 = static_cast<unsigned char>(in[i + 1]);
-            ok = !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
-        }
-        const std::string_view piece = ok ? in.substr(i, len) : std::string_view("\xEF\xBF\xBD");
-        if (out.size() + piece.size() > max) break;
-        out.append(piece);
-        i += ok ? len : 1;
-    }
-    return out;
-}
+std::string HttpClient::SanitizeSnippet(std::string_view in, std::size_t max) { return ValidUtf8(in, max); }
 
 }  // namespace hookd::delivery

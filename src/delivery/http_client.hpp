@@ -49,6 +49,7 @@ public:
     static std::string SanitizeSnippet(std::string_view bytes, std::size_t max);
 
 private:
+    void Collect(std::vector<HttpResult>& done);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

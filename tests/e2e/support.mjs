@@ -121,18 +121,36 @@ export async function startServer(opts = {}) {
   return srv;
 }
 
+/** True when the suite runs against PostgreSQL (HOOKD_E2E_STORE=postgres, HOOKD_TEST_PG_URL set). */
+export function usePostgres() {
+  return process.env.HOOKD_E2E_STORE === 'postgres' && !!process.env.HOOKD_TEST_PG_URL;
+}
+
+/** Creates an empty database on the test PostgreSQL server and returns its URL. */
+export function createPgDatabase() {
+  const admin = process.env.HOOKD_TEST_PG_URL;
+  if (!admin) throw new Error('HOOKD_TEST_PG_URL is not set (scripts/test.sh starts a PostgreSQL cluster)');
+  const name = `hookd_e2e_${crypto.randomBytes(6).toString('hex')}`;
+  const r = spawnSync('psql', [admin, '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`createdb failed: ${r.stderr}`);
+  return admin.replace(/\/[^/]*$/, `/${name}`);
+}
+
 export class HookdServer {
-  constructor({ dir, dbPath, allowPrivateNetwork = true, retrySchedule = '0s,1s,1s', extraArgs = [], env = {}, operatorToken } = {}) {
+  constructor({ dir, dbPath, dbUrl, allowPrivateNetwork = true, retrySchedule = '0s,1s,1s', extraArgs = [], env = {}, operatorToken } = {}) {
     this.ownsDir = !dir;
     this.dir = dir ?? makeTempDir();
     // dbPath: put the database somewhere else than `dir` (logs stay in `dir`).
     this.dbPath = dbPath ?? path.join(this.dir, 'hookd.db');
-    this.dbUrl = `sqlite:${this.dbPath}`;
+    // With HOOKD_E2E_STORE=postgres every server gets its own fresh PostgreSQL database
+    // (unless the test chose a SQLite file or a URL itself).
+    this.dbUrl = dbUrl ?? (usePostgres() && !dbPath ? createPgDatabase() : `sqlite:${this.dbPath}`);
     this.allowPrivateNetwork = allowPrivateNetwork;
     this.retrySchedule = retrySchedule;
     this.extraArgs = extraArgs;
     this.env = env;
     this.operatorToken = operatorToken ?? `op_${crypto.randomBytes(24).toString('hex')}`;
+    this.nodeId = `e2e-${crypto.randomBytes(4).toString('hex')}`;
     this.proc = null;
     this.port = null;
     this.generation = 0;
@@ -146,6 +164,9 @@ export class HookdServer {
     const a = ['serve', '--listen', `127.0.0.1:${this.port}`, '--db', this.dbUrl];
     if (this.allowPrivateNetwork) a.push('--allow-private-network');
     if (this.retrySchedule) a.push('--retry-schedule', this.retrySchedule);
+    // A stable node name across restarts, as a deployment has: a restarted node resumes
+    // its own leases at once (on PostgreSQL; on SQLite every lease is resumed anyway).
+    if (!this.extraArgs.includes('--node-id')) a.push('--node-id', this.nodeId);
     return a.concat(this.extraArgs);
   }
 

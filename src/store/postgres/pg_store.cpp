@@ -24,6 +24,7 @@ using postgres::RowRef;
 
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
+constexpr std::int64_t kClaimLock = 0x686f6f6b6463;     // "hookdc"
 
 // A PostgreSQL array literal of text values; nullopt becomes NULL.
 std::string ArrayLiteral(const std::vector<Param>& items) {
@@ -431,9 +432,17 @@ public:
                                        std::span<const WebhookId> skip) override {
         std::vector<Param> skip_ids;
         for (const auto& id : skip) skip_ids.push_back(id.str());
+        // Claims are serialised across nodes by a transaction-level advisory lock, so the
+        // per-webhook count of what every node holds is exact when this claim decides.
+        auto c = pool_.Acquire();
+        if (auto b = c->Simple("BEGIN"); !b) return Fail(b.error());
+        if (auto l = c->Simple("SELECT pg_advisory_xact_lock(" + std::to_string(kClaimLock) + ")"); !l) {
+            (void)c->Simple("ROLLBACK");
+            return Fail(l.error());
+        }
         // Candidates in due order; per webhook, no more than its max in flight counting
         // what every node already holds; then lock what nobody else is taking.
-        auto r = Q(
+        auto r = QOn(*c, 
             "WITH due AS ("
             "  SELECT d.seq, d.webhook_id FROM deliveries d"
             "  WHERE d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
@@ -455,7 +464,11 @@ public:
             "deliveries.event, deliveries.entity, deliveries.entity_id, deliveries.entity_num, "
             "deliveries.attempt_count, deliveries.created_at",
             node, now, lease_ms, ArrayLiteral(skip_ids), limit);
-        if (!r) return Fail(r.error());
+        if (!r) {
+            (void)c->Simple("ROLLBACK");
+            return Fail(r.error());
+        }
+        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
         std::vector<Claimed> out;
         for (int i = 0; i < r->Rows(); ++i) out.push_back(ReadClaimed(RowRef(*r, i)));
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });

@@ -5,6 +5,12 @@
 #include <sstream>
 #include <thread>
 
+#include <libpq-fe.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
@@ -13,16 +19,51 @@ namespace {
 
 constexpr TimeMs kT0 = 1'700'000'000'000;
 
-class SqliteStoreTest : public ::testing::Test {
+// Runs a statement on the PostgreSQL server named by HOOKD_TEST_PG_URL (an admin URL);
+// returns the first value of the first row.
+std::string PgAdmin(const std::string& url, const std::string& sql) {
+    PGconn* c = PQconnectdb(url.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string out = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
+    }
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+std::string WithDatabase(const std::string& url, const std::string& db) {
+    const auto slash = url.rfind('/');
+    return url.substr(0, slash + 1) + db;
+}
+
+// The same contract, run against each store implementation ("sqlite", "postgres").
+class StoreTest : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
+        if (GetParam() == "postgres") {
+            const char* url = std::getenv("HOOKD_TEST_PG_URL");
+            if (!url || !*url) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set (scripts/test.sh sets it)";
+            admin_url_ = url;
+            std::mt19937_64 rng{std::random_device{}()};
+            db_ = "hookd_t_" + std::to_string(rng() % 1000000000000ULL);
+            PgAdmin(admin_url_, "CREATE DATABASE " + db_);
+        }
         store_ = Open(std::string(32, 'k'));
+        ASSERT_TRUE(store_);
         ASSERT_TRUE(store_->CreateSite({"acme", "Acme", kT0}));
         ASSERT_TRUE(store_->CreateSite({"other", "Other", kT0}));
     }
+    void TearDown() override {
+        store_.reset();
+        if (!db_.empty()) PgAdmin(admin_url_, "DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
+    }
 
     std::unique_ptr<Store> Open(const std::string& key) {
-        auto s = OpenSqliteStore({dir_.File("hookd.db"), "FULL", 200}, *crypto::SecretBox::Create(key));
+        auto box = *crypto::SecretBox::Create(key);
+        auto s = GetParam() == "postgres" ? OpenPostgresStore({WithDatabase(admin_url_, db_), 4}, box)
+                                          : OpenSqliteStore({dir_.File("hookd.db"), "FULL", 200}, box);
         EXPECT_TRUE(s) << (s ? "" : s.error().message);
         return s ? std::move(*s) : nullptr;
     }
@@ -51,10 +92,12 @@ protected:
     }
 
     testing::TempDir dir_;
+    std::string admin_url_;
+    std::string db_;
     std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteStoreTest, IngestCreatesOneDeliveryPerMatchingWebhook) {
+TEST_P(StoreTest, IngestCreatesOneDeliveryPerMatchingWebhook) {
     auto agreements = MakeWebhook("acme", {"Agreement"});
     auto everything = MakeWebhook("acme", {});
     auto other_site = MakeWebhook("other", {});
@@ -77,7 +120,7 @@ TEST_F(SqliteStoreTest, IngestCreatesOneDeliveryPerMatchingWebhook) {
     EXPECT_EQ(store_->GetDelivery("other", a->items[0].id).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, DisabledWebhooksGetNothing) {
+TEST_P(StoreTest, DisabledWebhooksGetNothing) {
     auto w = MakeWebhook("acme", {});
     w.enabled = false;
     ASSERT_TRUE(store_->UpdateWebhook(w));
@@ -86,7 +129,7 @@ TEST_F(SqliteStoreTest, DisabledWebhooksGetNothing) {
     EXPECT_EQ(r->deliveries, 0u);
 }
 
-TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstIds) {
+TEST_P(StoreTest, IdempotencyKeyReturnsTheFirstIds) {
     MakeWebhook("acme", {});
     auto first = store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "key-1", kT0);
     auto again = store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "key-1", kT0);
@@ -98,7 +141,7 @@ TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstIds) {
     EXPECT_EQ(store_->Stats()->pending, 1);
 }
 
-TEST_F(SqliteStoreTest, ConcurrentIngestIsGroupCommittedAndLosesNothing) {
+TEST_P(StoreTest, ConcurrentIngestIsGroupCommittedAndLosesNothing) {
     MakeWebhook("acme", {});
     std::vector<std::thread> threads;
     std::atomic<int> ok{0};
@@ -117,7 +160,7 @@ TEST_F(SqliteStoreTest, ConcurrentIngestIsGroupCommittedAndLosesNothing) {
     EXPECT_EQ(store_->Stats()->pending, 400);
 }
 
-TEST_F(SqliteStoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
+TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2")},
                                std::nullopt, kT0));
@@ -157,7 +200,7 @@ TEST_F(SqliteStoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     EXPECT_EQ((*again)[0].delivery.attempt_count, 1);
 }
 
-TEST_F(SqliteStoreTest, ExpiredLeaseMakesDeliveryDueAgainAndReleaseResumesAtOnce) {
+TEST_P(StoreTest, ExpiredLeaseMakesDeliveryDueAgainAndReleaseResumesAtOnce) {
     MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     ASSERT_EQ(store_->Claim("dead", kT0, 30'000, 10, {})->size(), 1u);
@@ -166,7 +209,7 @@ TEST_F(SqliteStoreTest, ExpiredLeaseMakesDeliveryDueAgainAndReleaseResumesAtOnce
     EXPECT_EQ(store_->Claim("alive", kT0 + 30'001, 30'000, 10, {})->size(), 1u);
 }
 
-TEST_F(SqliteStoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
+TEST_P(StoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
     auto w = MakeWebhook("acme", {}, Ordering::kEntity);
     ASSERT_TRUE(store_->Ingest("acme",
                                {Event(EventType::kCreate, "Room", "1"), Event(EventType::kUpdate, "Room", "1"),
@@ -187,7 +230,7 @@ TEST_F(SqliteStoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
     EXPECT_EQ((*next)[0].delivery.type, EventType::kUpdate);
 }
 
-TEST_F(SqliteStoreTest, RetryReplayAndPurge) {
+TEST_P(StoreTest, RetryReplayAndPurge) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
@@ -217,23 +260,30 @@ TEST_F(SqliteStoreTest, RetryReplayAndPurge) {
     EXPECT_EQ(store_->GetDelivery("acme", id).error().code, ErrorCode::kNotFound);
 }
 
-TEST_F(SqliteStoreTest, SecretsAreEncryptedAtRestAndWrongKeyIsDetected) {
+TEST_P(StoreTest, SecretsAreEncryptedAtRestAndWrongKeyIsDetected) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->VerifyMasterKey());
     EXPECT_EQ(store_->GetWebhook("acme", w.id)->secret, "mySecret");
     store_.reset();
-    std::ifstream in(dir_.File("hookd.db"), std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    std::ifstream wal(dir_.File("hookd.db-wal"), std::ios::binary);
-    bytes << wal.rdbuf();
-    EXPECT_EQ(bytes.str().find("mySecret"), std::string::npos);
+    if (GetParam() == "sqlite") {
+        std::ifstream in(dir_.File("hookd.db"), std::ios::binary);
+        std::stringstream bytes;
+        bytes << in.rdbuf();
+        std::ifstream wal(dir_.File("hookd.db-wal"), std::ios::binary);
+        bytes << wal.rdbuf();
+        EXPECT_EQ(bytes.str().find("mySecret"), std::string::npos);
+    } else {
+        EXPECT_EQ(PgAdmin(WithDatabase(admin_url_, db_),
+                          "SELECT count(*) FROM webhooks WHERE secret LIKE '%mySecret%' OR payload_url = ''"),
+                  "0");
+        EXPECT_EQ(PgAdmin(WithDatabase(admin_url_, db_), "SELECT count(*) FROM webhooks"), "1");
+    }
     auto wrong = Open(std::string(32, 'z'));
     ASSERT_TRUE(wrong);
     EXPECT_FALSE(wrong->VerifyMasterKey());
 }
 
-TEST_F(SqliteStoreTest, RekeyMovesEverySecretToTheNewKey) {
+TEST_P(StoreTest, RekeyMovesEverySecretToTheNewKey) {
     auto w = MakeWebhook("acme", {});
     w.old_secret = "previous";
     w.old_secret_until = kT0 + 1000;
@@ -253,7 +303,7 @@ TEST_F(SqliteStoreTest, RekeyMovesEverySecretToTheNewKey) {
     EXPECT_EQ(after->old_secret, "previous");
 }
 
-TEST_F(SqliteStoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
+TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
@@ -284,7 +334,7 @@ TEST_F(SqliteStoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     EXPECT_TRUE(fail_at(kT0 + 20'000).empty());
 }
 
-TEST_F(SqliteStoreTest, AuditLogIsPerSite) {
+TEST_P(StoreTest, AuditLogIsPerSite) {
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "acme", kT0, "tok_1", "webhook.create", "wh_1", "{}"}));
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "other", kT0, "tok_2", "webhook.delete", "wh_2", "{}"}));
     auto list = store_->ListAudit("acme", {});
@@ -293,7 +343,7 @@ TEST_F(SqliteStoreTest, AuditLogIsPerSite) {
     EXPECT_EQ(list->items[0].action, "webhook.create");
 }
 
-TEST_F(SqliteStoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
+TEST_P(StoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     EXPECT_EQ(store_->DeleteWebhook("other", w.id, kT0).error().code, ErrorCode::kNotFound);
@@ -302,7 +352,7 @@ TEST_F(SqliteStoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
     EXPECT_TRUE(store_->Claim("n", kT0, 30'000, 10, {})->empty());
 }
 
-TEST_F(SqliteStoreTest, PaginationWalksEverything) {
+TEST_P(StoreTest, PaginationWalksEverything) {
     auto w = MakeWebhook("acme", {});
     for (int i = 0; i < 7; ++i) {
         ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", std::to_string(i))}, std::nullopt, kT0));
@@ -319,6 +369,9 @@ TEST_F(SqliteStoreTest, PaginationWalksEverything) {
     EXPECT_EQ(seen.size(), 7u);
     EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));  // newest first
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace hookd::store
