@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config ca-certificates
       libcurl4-openssl-dev libsqlite3-dev libssl-dev libspdlog-dev libfmt-dev
       libcli11-dev libexpected-dev libgtest-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(nodejs npm chromium openssl curl sqlite3 postgresql-15 util-linux)
+  pkgs+=(nodejs npm chromium openssl curl sqlite3 postgresql-15 util-linux clang libclang-rt-14-dev python3)
 fi
 
 missing=()

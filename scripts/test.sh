@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# README command 2: install what is missing, build, and run every test:
-#   1. build/        the release binary: unit, end-to-end and browser tests (ctest)
-#   2. build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit and end-to-end tests
+# README command 2: install what is missing, build, and run every test.
+#   1. build/        release: unit, end-to-end (SQLite and PostgreSQL), browser, bench smoke
+#   2. build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit and end-to-end (SQLite)
+#   3. build-tsan/   ThreadSanitizer: the dispatcher and store unit tests
+#   4. build-fuzz/   libFuzzer targets, each for HOOKD_FUZZ_SECONDS (default 30)
+# A throwaway PostgreSQL cluster is started for the run and removed afterwards.
 # Ends with one line "N passed, M failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-
-scripts/deps.sh --test || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
-(cd tests && npm ci --no-audit --no-fund --silent) || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
-
 passed=0; failed=0
+finish() { echo "$passed passed, $failed failed"; [[ $failed -eq 0 ]]; exit $?; }
+
+scripts/deps.sh --test || { echo "dependency installation failed"; failed=1; finish; }
+(cd tests && npm ci --no-audit --no-fund --silent) || { echo "npm ci failed"; failed=1; finish; }
+
+pgdir=$(mktemp -d /tmp/hookd-pg-XXXXXX)
+trap 'scripts/pg.sh stop "$pgdir"' EXIT
+if HOOKD_TEST_PG_URL=$(scripts/pg.sh start "$pgdir"); then
+  export HOOKD_TEST_PG_URL
+  echo "PostgreSQL for the tests: $HOOKD_TEST_PG_URL"
+else
+  echo "could not start PostgreSQL"; failed=$((failed + 1))
+fi
+
 run_ctest() {  # $1 = build dir, $2 = label, rest = ctest args
   local dir=$1 label=$2; shift 2
   local log="$root/$dir/ctest.log"
@@ -25,18 +38,38 @@ run_ctest() {  # $1 = build dir, $2 = label, rest = ctest args
   passed=$((passed + total - fails)); failed=$((failed + fails))
 }
 
+step() { echo; echo "=== $* ($(date +%T))"; }
+
+step "release build"
 if scripts/build.sh build; then
   run_ctest build release --timeout 300
 else
   echo "release build failed"; failed=$((failed + 1))
 fi
 
+step "AddressSanitizer + UndefinedBehaviorSanitizer build"
 if scripts/build.sh build-asan -DHOOKD_SANITIZE=ON -DHOOKD_BUILD_BENCH=OFF; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest build-asan sanitizers --timeout 300 -LE browser
+    run_ctest build-asan sanitizers --timeout 300 -LE "browser|postgres"
 else
   echo "sanitizer build failed"; failed=$((failed + 1))
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 ]]
+step "ThreadSanitizer build (dispatcher and store tests)"
+if cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKD_TSAN=ON -DHOOKD_BUILD_BENCH=OFF >/dev/null &&
+   cmake --build build-tsan -j"$(nproc)" --target delivery_test store_test; then
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    run_ctest build-tsan tsan --timeout 300 -R "Dispatcher|HttpClient|StoreTest"
+else
+  echo "tsan build failed"; failed=$((failed + 1))
+fi
+
+step "fuzzing"
+if scripts/fuzz.sh "${HOOKD_FUZZ_SECONDS:-30}"; then
+  passed=$((passed + 3))
+else
+  echo "fuzzing failed"; failed=$((failed + 1))
+fi
+
+step "done"
+finish
