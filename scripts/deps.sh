@@ -4,7 +4,7 @@
 #   scripts/deps.sh --test   also what the tests need (Node.js, npm, Chromium, PostgreSQL)
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config ca-certificates
+pkgs=(build-essential cmake pkg-config ca-certificates ccache
       libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
       libcurl4-openssl-dev libsqlite3-dev libssl-dev libspdlog-dev libfmt-dev
       libcli11-dev libexpected-dev libgtest-dev googletest libbenchmark-dev)

@@ -40,7 +40,8 @@ flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefin
 flags+=" -Wno-error=format-security"
 echo "== configure and build $build"
 if ! locked env CXX="$CXX" cmake -S "$root" -B "$build" -DHOOKD_FUZZ=ON -DHOOKD_BUILD_TESTS=OFF \
-      -DHOOKD_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS=$flags" >/dev/null; then
+      -DHOOKD_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1" \
+      $(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) "-DCMAKE_CXX_FLAGS=$flags" >/dev/null; then
   echo "fuzz.sh: cmake configure failed" >&2
   exit 1
 fi

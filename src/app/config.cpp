@@ -103,6 +103,13 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
         return Fail(Error::Invalid("--max-in-flight: expected 1 to 100000"));
     }
     s.max_in_flight = f.max_in_flight;
+    auto client = duration("--client-timeout", f.client_timeout, 100);
+    if (!client || *client > 3'600'000) return Fail(Error::Invalid("--client-timeout: expected 100ms to 1h"));
+    s.client_timeout_ms = static_cast<int>(*client);
+    if (f.max_connections < 1 || f.max_connections > 1'000'000) {
+        return Fail(Error::Invalid("--max-connections: expected 1 to 1000000"));
+    }
+    s.max_connections = f.max_connections;
     if (f.handler_threads < 1 || f.handler_threads > 256) {
         return Fail(Error::Invalid("--handler-threads: expected 1 to 256"));
     }

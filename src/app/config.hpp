@@ -37,6 +37,8 @@ struct ServeFlags {
     std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:port
     std::string log_level = "info";                //!< --log-level / HOOKD_LOG_LEVEL
     int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
+    std::string client_timeout = "30s";            //!< --client-timeout / HOOKD_CLIENT_TIMEOUT: slow clients are cut off
+    int max_connections = 10'000;                  //!< --max-connections / HOOKD_MAX_CONNECTIONS: more are closed at once
 };
 
 //! The validated settings `serve` runs with.
@@ -64,6 +66,8 @@ struct ServeSettings {
     std::string node_id;
     std::string log_level;
     int handler_threads = 8;
+    int client_timeout_ms = 30'000;
+    int max_connections = 10'000;
     std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN
     std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
 };

@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
     serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
         ->envname("HOOKD_LOG_LEVEL")
         ->capture_default_str();
+    serve->add_option("--client-timeout", flags.client_timeout, "Time a client has to send a request")
+        ->envname("HOOKD_CLIENT_TIMEOUT")
+        ->capture_default_str();
+    serve->add_option("--max-connections", flags.max_connections, "Open connections accepted at once")
+        ->envname("HOOKD_MAX_CONNECTIONS")
+        ->capture_default_str();
     serve->add_option("--handler-threads", flags.handler_threads, "Threads running API handlers")
         ->envname("HOOKD_HANDLER_THREADS")
         ->capture_default_str();

@@ -188,6 +188,8 @@ int Serve(const app::ServeSettings& s) {
     hopt.host = s.host;
     hopt.port = s.port;
     hopt.handler_threads = s.handler_threads;
+    hopt.read_timeout_ms = s.client_timeout_ms;
+    hopt.max_connections = s.max_connections;
     api::HttpServer server(hopt, [&api](const api::HttpRequest& r) { return api.Handle(r); });
     if (auto r = server.Start(); !r) {
         spdlog::error("{}", r.error().message);

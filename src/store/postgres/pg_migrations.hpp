@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 2> kMigrations = {
+inline constexpr std::array<std::string_view, 3> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -48,6 +48,10 @@ CREATE TABLE idempotency (site TEXT NOT NULL, key TEXT NOT NULL, ids TEXT NOT NU
 CREATE TABLE audit (id TEXT PRIMARY KEY, site TEXT NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL,
   action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX audit_site ON audit(site, id);
+)sql",
+    // 3: per-webhook token buckets shared by all nodes (rateLimitPerSecond across nodes)
+    R"sql(
+CREATE TABLE webhook_rate (webhook_id TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, refilled_at BIGINT NOT NULL);
 )sql",
 };
 

@@ -4,6 +4,8 @@
 #include <sys/select.h>
 
 #include <atomic>
+#include <cmath>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -443,9 +445,16 @@ public:
         // Candidates in due order; per webhook, no more than its max in flight counting
         // what every node already holds; then lock what nobody else is taking.
         auto r = QOn(*c, 
-            "WITH due AS ("
+            "WITH busy AS ("
+            "  SELECT l.webhook_id FROM deliveries l JOIN webhooks w ON w.id = l.webhook_id"
+            "  WHERE l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2"
+            "  GROUP BY l.webhook_id, w.max_in_flight HAVING count(*) >= w.max_in_flight"
+            "  UNION SELECT r.webhook_id FROM webhook_rate r JOIN webhooks w ON w.id = r.webhook_id"
+            "  WHERE w.rate_limit IS NOT NULL AND r.tokens + w.rate_limit * ($2 - r.refilled_at) / 1000.0 < 1),"
+            " due AS ("
             "  SELECT d.seq, d.webhook_id FROM deliveries d"
             "  WHERE d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
+            "  AND d.webhook_id NOT IN (SELECT webhook_id FROM busy)"
             "  ORDER BY d.next_at LIMIT $5 * 4),"
             " hooks AS (SELECT DISTINCT webhook_id FROM due),"
             " held AS (SELECT h.webhook_id, w.max_in_flight, (SELECT count(*) FROM deliveries l"
@@ -468,10 +477,14 @@ public:
             (void)c->Simple("ROLLBACK");
             return Fail(r.error());
         }
-        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
         std::vector<Claimed> out;
         for (int i = 0; i < r->Rows(); ++i) out.push_back(ReadClaimed(RowRef(*r, i)));
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
+        if (auto rl = ApplyRateLimits(*c, out, now); !rl) {
+            (void)c->Simple("ROLLBACK");
+            return Fail(rl.error());
+        }
+        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
         return out;
     }
 
@@ -588,6 +601,57 @@ public:
     bool Ping() override { return static_cast<bool>(Q("SELECT 1")); }
 
 private:
+    // Rate limits across nodes: each rate-limited webhook has one token bucket in the
+    // database, read and updated inside the (serialised) claim. Deliveries over what the
+    // bucket allows are handed back, due now, and claimed again as tokens refill.
+    Status ApplyRateLimits(Conn& c, std::vector<Claimed>& claimed, TimeMs now) {
+        std::map<std::string, std::vector<std::size_t>> by_hook;
+        for (std::size_t i = 0; i < claimed.size(); ++i) by_hook[claimed[i].delivery.webhook_id.str()].push_back(i);
+        if (by_hook.empty()) return {};
+        std::vector<Param> ids;
+        for (const auto& [id, idx] : by_hook) ids.push_back(id);
+        auto limits = QOn(c,
+                          "SELECT w.id, w.rate_limit, r.tokens, r.refilled_at FROM webhooks w "
+                          "LEFT JOIN webhook_rate r ON r.webhook_id = w.id "
+                          "WHERE w.id = ANY($1::text[]) AND w.rate_limit IS NOT NULL",
+                          ArrayLiteral(ids));
+        if (!limits) return Fail(limits.error());
+        std::vector<bool> keep(claimed.size(), true);
+        std::vector<Param> released;
+        for (int i = 0; i < limits->Rows(); ++i) {
+            RowRef row(*limits, i);
+            const std::string id = row.Text(0);
+            const double rate = static_cast<double>(row.Int(1));
+            double tokens = rate;  // a new bucket starts full
+            if (!row.IsNull(2)) {
+                tokens = std::min(rate, std::stod(row.Text(2)) +
+                                            rate * static_cast<double>(std::max<TimeMs>(0, now - row.Int(3))) / 1000.0);
+            }
+            const auto& idx = by_hook[id];
+            const std::size_t allowed = static_cast<std::size_t>(std::max(0.0, std::floor(tokens)));
+            for (std::size_t k = allowed; k < idx.size(); ++k) {
+                keep[idx[k]] = false;
+                released.push_back(std::to_string(claimed[idx[k]].seq));
+            }
+            tokens -= static_cast<double>(std::min(allowed, idx.size()));
+            auto up = QOn(c,
+                          "INSERT INTO webhook_rate(webhook_id, tokens, refilled_at) VALUES ($1, $2::float8, $3) "
+                          "ON CONFLICT (webhook_id) DO UPDATE SET tokens = excluded.tokens, refilled_at = excluded.refilled_at",
+                          id, std::to_string(tokens), now);
+            if (!up) return Fail(up.error());
+        }
+        if (released.empty()) return {};
+        auto back = QOn(c, "UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[])", now,
+                        ArrayLiteral(released));
+        if (!back) return Fail(back.error());
+        std::vector<Claimed> kept;
+        for (std::size_t i = 0; i < claimed.size(); ++i) {
+            if (keep[i]) kept.push_back(std::move(claimed[i]));
+        }
+        claimed = std::move(kept);
+        return {};
+    }
+
     std::optional<std::string> SealOpt(const std::optional<std::string>& s) const {
         if (!s) return std::nullopt;
         return box_.Seal(*s);
