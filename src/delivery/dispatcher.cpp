@@ -365,9 +365,12 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
         if (auto h = hooks.find(w.id.str()); h != hooks.end()) {
             HookState& hs = h->second;
             --hs.in_flight;
-            // Room again in a buffer the last claim skipped, or the next delivery of an
-            // entity-ordered webhook may now be free: claim at once.
-            if (hs.skipped || w.ordering == Ordering::kEntity) {
+            // Room again in a buffer the last claim skipped, a buffer running low (with a
+            // shared store the per-webhook limit is counted across nodes, so buffers stay
+            // small), or the next delivery of an entity-ordered webhook may now be free:
+            // claim at once.
+            if (hs.skipped || w.ordering == Ordering::kEntity ||
+                static_cast<int>(hs.ready.size()) < w.max_in_flight) {
                 hs.skipped = false;
                 next_claim_at = now;
             }
@@ -432,9 +435,6 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
 
 void Dispatcher::Impl::Flush(TimeMs now) {
     if (outcomes.empty()) return;
-    // Completions free slots (and, with a shared store, the per-webhook limit counted
-    // across nodes): more may be claimable now.
-    next_claim_at = std::min(next_claim_at, now);
     auto r = store.Complete(outcomes, now);
     if (r) {
         for (const auto& id : *r) {

@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 2> kMigrations = {
+inline constexpr std::array<std::string_view, 3> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -116,6 +116,10 @@ CREATE TABLE audit (
   detail TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX audit_site ON audit(site, id);
+)sql",
+    // 3: due deliveries per webhook (claims for webhooks behind a full one)
+    R"sql(
+CREATE INDEX deliveries_webhook_due ON deliveries(webhook_id, next_at) WHERE state = 0;
 )sql",
 };
 
