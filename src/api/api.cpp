@@ -8,6 +8,7 @@
 #include "api/api_internal.hpp"
 #include "api/openapi_doc.hpp"
 #include "core/crypto.hpp"
+#include "core/text.hpp"
 
 namespace hookd::api {
 
@@ -20,18 +21,10 @@ std::string QueryDecode(std::string_view s);
 // Path segments, each percent-decoded (so an encoded '/' stays inside its segment).
 std::vector<std::string> SplitPath(std::string_view path) {
     std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos < path.size()) {
-        if (path[pos] == '/') {
-            ++pos;
-            continue;
-        }
-        std::size_t end = path.find('/', pos);
-        if (end == std::string_view::npos) end = path.size();
-        std::string segment = QueryDecode(path.substr(pos, end - pos));
+    for (std::string_view raw : PathSegments(path)) {
+        std::string segment = QueryDecode(raw);
         std::replace(segment.begin(), segment.end(), '\0', '?');
         out.push_back(std::move(segment));
-        pos = end;
     }
     return out;
 }

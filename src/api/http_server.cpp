@@ -5,6 +5,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -64,12 +65,15 @@ private:
             return Close();
         }
         if (ec == http::error::body_limit) {
+            unread_ = true;
             return Send(Problem(413, "Request body too large"), false);
         }
         if (ec == http::error::header_limit) {
+            unread_ = true;
             return Send(Problem(431, "Request header fields too large"), false);
         }
         if (ec) {
+            unread_ = true;
             return Send(Problem(400, "Malformed HTTP request"), false);
         }
         auto req = parser_->release();
@@ -121,10 +125,31 @@ private:
     void Close() {
         beast::error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        if (unread_) return Linger();
         stream_.socket().close(ec);
     }
 
+    // After refusing a request whose body was not read (413, 431, 400), read and drop
+    // what the client is still sending for a moment before closing: closing with unread
+    // data makes the kernel reset the connection, and the client may never see the answer.
+    void Linger() {
+        stream_.expires_after(std::chrono::seconds(2));
+        stream_.async_read_some(asio::buffer(drain_),
+                                [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                                    self->drained_ += n;
+                                    if (ec || self->drained_ > (16u << 20)) {
+                                        beast::error_code ignored;
+                                        self->stream_.socket().close(ignored);
+                                        return;
+                                    }
+                                    self->Linger();
+                                });
+    }
+
     beast::tcp_stream stream_;
+    bool unread_ = false;  // the request was refused before its body was read
+    std::array<char, 16384> drain_{};
+    std::size_t drained_ = 0;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     Shared& shared_;

@@ -15,28 +15,13 @@
 #include "cli/commands.hpp"
 #include "core/domain.hpp"
 #include "core/signature.hpp"
+#include "core/text.hpp"
 #include "core/time.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace hookd::cli {
 namespace {
-
-std::vector<std::string> Segments(std::string_view path) {
-    std::vector<std::string> out;
-    std::size_t pos = 0;
-    while (pos < path.size()) {
-        if (path[pos] == '/') {
-            ++pos;
-            continue;
-        }
-        std::size_t end = path.find('/', pos);
-        if (end == std::string_view::npos) end = path.size();
-        out.emplace_back(path.substr(pos, end - pos));
-        pos = end;
-    }
-    return out;
-}
 
 // The event, entity and id a delivery carries: from the JSON body (POST) or the last
 // three path segments (GET). Also the payload the Standard Webhooks signature covers.
@@ -63,7 +48,7 @@ Parsed ParseDelivery(const api::HttpRequest& req) {
         p.ok = true;
         return p;
     }
-    auto segs = Segments(req.path);
+    auto segs = PathSegments(req.path);
     if (segs.size() < 3) return p;
     p.event = segs[segs.size() - 3];
     p.entity = segs[segs.size() - 2];

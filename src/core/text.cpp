@@ -2,6 +2,22 @@
 
 namespace hookd {
 
+std::vector<std::string_view> PathSegments(std::string_view path) {
+    std::vector<std::string_view> out;
+    std::size_t pos = 0;
+    while (pos < path.size()) {
+        if (path[pos] == '/') {
+            ++pos;
+            continue;
+        }
+        std::size_t end = path.find('/', pos);
+        if (end == std::string_view::npos) end = path.size();
+        out.push_back(path.substr(pos, end - pos));
+        pos = end;
+    }
+    return out;
+}
+
 std::string ValidUtf8(std::string_view in, std::size_t max) {
     std::string out;
     out.reserve(std::min(in.size(), max));
