@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <queue>
 #include <mutex>
@@ -243,7 +244,12 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
             if (full) hs.skipped = true;
         }
     }
+    const auto started = std::chrono::steady_clock::now();
     auto claimed = store.Claim(opt.node_id, now, opt.lease_ms, room, skip);
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (took > std::chrono::seconds(1)) {
+        spdlog::warn("claiming took {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+    }
     if (!claimed) {
         spdlog::warn("claim failed: {}", claimed.error().message);
         next_claim_at = now + opt.poll_interval_ms;

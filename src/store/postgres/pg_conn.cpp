@@ -38,7 +38,11 @@ Status Conn::Connect() {
         while (!msg.empty() && msg.back() == '\n') msg.pop_back();
         return Fail(Error::Unavailable("cannot connect to PostgreSQL: " + msg));
     }
-    PQclear(PQexec(conn_, "SET client_min_messages = warning"));
+    // Bounded waits: a lock holder that went away (or a stuck statement) must not stall
+    // every node; the operation fails, is logged and is tried again.
+    PQclear(PQexec(conn_,
+                   "SET client_min_messages = warning; SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
+                   "SET idle_in_transaction_session_timeout = '60s'"));
     return {};
 }
 

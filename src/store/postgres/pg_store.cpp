@@ -437,7 +437,9 @@ public:
         // Claims are serialised across nodes by a transaction-level advisory lock, so the
         // per-webhook count of what every node holds is exact when this claim decides.
         auto c = pool_.Acquire();
-        if (auto b = c->Simple("BEGIN"); !b) return Fail(b.error());
+        // A lost claim only makes the delivery due again: no need to wait for a WAL flush
+        // while every other node waits for the claim lock.
+        if (auto b = c->Simple("BEGIN; SET LOCAL synchronous_commit TO off"); !b) return Fail(b.error());
         if (auto l = c->Simple("SELECT pg_advisory_xact_lock(" + std::to_string(kClaimLock) + ")"); !l) {
             (void)c->Simple("ROLLBACK");
             return Fail(l.error());
@@ -492,6 +494,8 @@ public:
         std::vector<WebhookId> disabled;
         if (outcomes.empty()) return disabled;
         auto r = Tx([&](Conn& c) -> Status {
+            // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
+            if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
             for (const auto& o : outcomes) {
                 const Attempt& a = o.attempt;
                 auto u = QOn(c,
