@@ -135,6 +135,23 @@ Claimed ReadClaimed(const Row& s) {
     return c;
 }
 
+//! A test message's delivery (its seq is set once inserted).
+inline Claimed NewTestDelivery(const Webhook& w, EventType type, std::string_view entity, const EntityId& entity_id,
+                               TimeMs now) {
+    Claimed c;
+    Delivery& d = c.delivery;
+    d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
+    d.site = w.site;
+    d.webhook_id = w.id;
+    d.event_id = NewTypedId<EventId>(kEventPrefix);
+    d.type = type;
+    d.entity = std::string(entity);
+    d.entity_id = entity_id;
+    d.created_at = d.updated_at = now;
+    d.test = true;
+    return c;
+}
+
 //! What ingest needs of a webhook to match events.
 struct MatchInfo {
     WebhookId id;

@@ -408,17 +408,8 @@ public:
 
     Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
                                        const EntityId& entity_id, TimeMs now) override {
-        Claimed c;
-        Delivery& d = c.delivery;
-        d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
-        d.site = w.site;
-        d.webhook_id = w.id;
-        d.event_id = NewTypedId<EventId>(kEventPrefix);
-        d.type = type;
-        d.entity = std::string(entity);
-        d.entity_id = entity_id;
-        d.created_at = d.updated_at = now;
-        d.test = true;
+        Claimed c = NewTestDelivery(w, type, entity, entity_id, now);
+        const Delivery& d = c.delivery;
         auto r = Q(
             "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, "
             "next_at, test, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,0,NULL,1,$9,$9) RETURNING seq",

@@ -380,17 +380,8 @@ public:
 
     Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
                                        const EntityId& entity_id, TimeMs now) override {
-        Claimed c;
-        Delivery& d = c.delivery;
-        d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
-        d.site = w.site;
-        d.webhook_id = w.id;
-        d.event_id = NewTypedId<EventId>(kEventPrefix);
-        d.type = type;
-        d.entity = std::string(entity);
-        d.entity_id = entity_id;
-        d.created_at = d.updated_at = now;
-        d.test = true;
+        Claimed c = NewTestDelivery(w, type, entity, entity_id, now);
+        const Delivery& d = c.delivery;
         std::lock_guard lock(wmu_);
         auto r = Run(w_,
                      "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
