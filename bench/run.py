@@ -374,7 +374,9 @@ class Profiler:
 
     def __enter__(self):
         if self.ctx.profile and shutil.which("perf"):
-            self.proc = subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(self.pid), "-o", self.data],
+            # DWARF unwinding: libsqlite3 and libcurl have no frame pointers.
+            self.proc = subprocess.Popen(["perf", "record", "-F", "199", "--call-graph", "dwarf,16384",
+                                          "-p", str(self.pid), "-o", self.data],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.3)
         return self
@@ -389,11 +391,13 @@ class Profiler:
             self.proc.kill()
             self.proc.wait()
         out = os.path.join(self.ctx.results_dir, f"profile-{self.name}.txt")
-        views = [("self time (flat), by library and symbol", ["--no-children", "--sort", "dso,symbol"]),
+        views = [("by thread (hookd-dispatch, hookd-http, hookd-api, ...)", ["--no-children", "--sort", "comm"]),
+                 ("self time (flat), by library and symbol", ["--no-children", "--sort", "dso,symbol"]),
                  ("inclusive time (with callees), by symbol", ["--children", "--sort", "symbol"])]
         with open(out, "w") as f:
             for title, opts in views:
-                r = subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--percent-limit", "1.5", "-g", "none"]
+                r = subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--percent-limit", "1.5", "-g", "none",
+                                    "--width", "160"]
                                    + opts, capture_output=True, text=True, timeout=300)
                 f.write(f"# {title}\n")
                 for line in r.stdout.splitlines():

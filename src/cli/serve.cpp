@@ -1,4 +1,5 @@
 // `hookd serve`: builds every part and runs them (the composition root).
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -87,6 +88,7 @@ public:
 
 private:
     void Run() {
+        pthread_setname_np(pthread_self(), "hookd-purge");
         std::unique_lock lock(mu_);
         while (!cv_.wait_for(lock, std::chrono::milliseconds(interval_), [this] { return stop_; })) {
             lock.unlock();

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -107,7 +109,10 @@ Dispatcher::~Dispatcher() { Stop(0); }
 
 void Dispatcher::Start() {
     if (impl_->running.exchange(true)) return;
-    impl_->thread = std::thread([this] { impl_->Run(); });
+    impl_->thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "hookd-dispatch");
+        impl_->Run();
+    });
 }
 
 void Dispatcher::Stop(DurationMs drain_ms) {

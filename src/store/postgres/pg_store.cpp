@@ -1,5 +1,6 @@
 #include "store/postgres/pg_store.hpp"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/select.h>
 
@@ -545,7 +546,10 @@ public:
 
     void OnNewWork(std::function<void()> wake) override {
         wake_ = std::move(wake);
-        listener_ = std::thread([this] { Listen(); });
+        listener_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "hookd-listen");
+            Listen();
+        });
     }
 
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {

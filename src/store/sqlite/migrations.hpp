@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 3> kMigrations = {
+inline constexpr std::array<std::string_view, 4> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -120,6 +120,14 @@ CREATE INDEX audit_site ON audit(site, id);
     // 3: due deliveries per webhook (claims for webhooks behind a full one)
     R"sql(
 CREATE INDEX deliveries_webhook_due ON deliveries(webhook_id, next_at) WHERE state = 0;
+)sql",
+    // 4: the queue index moved to memory (DueQueue): claims no longer read due times or
+    // order keys from indexes; only the pending rows are found, at start, by their seq.
+    R"sql(
+DROP INDEX deliveries_due;
+DROP INDEX deliveries_webhook_due;
+DROP INDEX deliveries_order;
+CREATE INDEX deliveries_pending ON deliveries(seq) WHERE state = 0;
 )sql",
 };
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "store/common/rows.hpp"
+#include "store/sqlite/due_queue.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
@@ -13,6 +14,7 @@ namespace hookd::store {
 namespace {
 
 using sqlite::Db;
+using sqlite::DueQueue;
 using sqlite::Stmt;
 
 using namespace common;
@@ -70,6 +72,33 @@ public:
         if (auto r = w_.Open(o.path, true, o.synchronous, o.busy_timeout_ms); !r) return r;
         if (auto r = Migrate(w_, nullptr); !r) return r;
         if (auto r = r_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
+        if (auto r = c_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
+        return LoadQueue();
+    }
+
+    // The queue index is rebuilt from the pending rows: what a crashed run held is due now.
+    Status LoadQueue() {
+        std::lock_guard lock(wmu_);
+        std::lock_guard qlock(qmu_);
+        if (auto r = Run(w_, "UPDATE deliveries SET lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL");
+            !r) {
+            return r;
+        }
+        auto off = w_.Prepare("SELECT id FROM webhooks WHERE enabled = 0");
+        if (!off) return Fail(off.error());
+        {
+            Stmt s(*off);
+            while (s.Step() == SQLITE_ROW) queue_.SetEnabled(s.Text(0), false);
+        }
+        auto st = w_.Prepare(
+            "SELECT seq, webhook_id, next_at, order_key FROM deliveries WHERE state = 0 AND test = 0 ORDER BY seq");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        int rc;
+        while ((rc = s.Step()) == SQLITE_ROW) {
+            queue_.Add(DueQueue::Entry{s.Int(0), s.Text(1), s.OptInt(2).value_or(0), s.OptText(3)});
+        }
+        if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "loading the queue"));
         return {};
     }
 
@@ -156,6 +185,7 @@ public:
     Status CreateWebhook(const Webhook& w) override {
         std::lock_guard lock(wmu_);
         InvalidateMatchCache();
+        QueueEnabled(w.id.str(), w.enabled);
         return Run(w_,
                    "INSERT INTO webhooks(id, site, payload_url, secret, old_secret, old_secret_until, events, method, "
                    "send_everything, entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, "
@@ -223,6 +253,7 @@ public:
                      w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site);
         if (!r) return r;
         if (sqlite3_changes(w_.raw()) == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
+        QueueEnabled(w.id.str(), w.enabled);
         return {};
     }
 
@@ -243,16 +274,21 @@ public:
             if (!r) return r;
             return Fail(Error::NotFound("webhook " + id.str() + " not found"));
         }
-        return w_.Exec("COMMIT");
+        if (auto c = w_.Exec("COMMIT"); !c) return c;
+        std::lock_guard qlock(qmu_);
+        queue_.RemoveWebhook(id.str());
+        return {};
     }
 
     Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
         std::lock_guard lock(wmu_);
         InvalidateMatchCache();
-        return Run(w_,
-                   "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                   "WHERE id = ? AND enabled = 1",
-                   reason, now, now, id.str());
+        auto r = Run(w_,
+                     "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                     "WHERE id = ? AND enabled = 1",
+                     reason, now, now, id.str());
+        if (r) QueueEnabled(id.str(), false);
+        return r;
     }
 
     // ---------------------------------------------------------------- audit, rekey
@@ -353,13 +389,15 @@ public:
 
     Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
         std::lock_guard lock(wmu_);
-        if (auto r = Run(w_,
-                         "UPDATE deliveries SET state = 0, next_at = ?, lease_owner = NULL, updated_at = ? "
-                         "WHERE id = ? AND site = ? AND NOT (state = 0 AND lease_owner IS NOT NULL)",
-                         now, now, id.str(), site);
-            !r) {
-            return Fail(r.error());
+        auto st = w_.Prepare("SELECT seq, webhook_id, order_key FROM deliveries WHERE id = ? AND site = ?");
+        if (!st) return Fail(st.error());
+        std::vector<DueQueue::Entry> entries;
+        {
+            Stmt s(*st);
+            s.BindAll(id.str(), site);
+            if (s.Step() == SQLITE_ROW) entries.push_back(DueQueue::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
         }
+        if (auto r = Requeue(entries, now); !r) return Fail(r.error());
         return GetDeliveryLocked(w_, site, id, false);
     }
 
@@ -368,14 +406,18 @@ public:
         std::lock_guard lock(wmu_);
         std::optional<int> state;
         if (f.state) state = static_cast<int>(*f.state);
-        auto r = Run(w_,
-                     "UPDATE deliveries SET state = 0, next_at = ?1, lease_owner = NULL, updated_at = ?1 "
-                     "WHERE webhook_id = ?2 AND site = ?3 AND test = 0 AND (?4 IS NULL OR state = ?4) "
-                     "AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at < ?6) "
-                     "AND NOT (state = 0 AND lease_owner IS NOT NULL)",
-                     now, webhook.str(), site, state, f.since, f.until);
-        if (!r) return Fail(r.error());
-        return static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
+        auto st = w_.Prepare(
+            "SELECT seq, webhook_id, order_key FROM deliveries WHERE webhook_id = ?1 AND site = ?2 AND test = 0 "
+            "AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) "
+            "ORDER BY seq");
+        if (!st) return Fail(st.error());
+        std::vector<DueQueue::Entry> entries;
+        {
+            Stmt s(*st);
+            s.BindAll(webhook.str(), site, state, f.since, f.until);
+            while (s.Step() == SQLITE_ROW) entries.push_back(DueQueue::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
+        }
+        return Requeue(entries, now);
     }
 
     Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
@@ -394,46 +436,41 @@ public:
     }
 
     // ---------------------------------------------------------------- queue
+    // The queue index (DueQueue) picks the deliveries; the rows are read on a connection
+    // of their own, so a claim never waits behind an ingest commit.
     Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
                                        std::span<const WebhookId> skip) override {
-        std::string skip_json = "[";
-        for (const auto& id : skip) {
-            if (skip_json.size() > 1) skip_json.push_back(',');
-            skip_json += "\"" + id.str() + "\"";
+        (void)node;  // one process owns the database: leases are held in memory
+        std::vector<std::int64_t> seqs;
+        {
+            std::lock_guard lock(qmu_);
+            seqs = queue_.Claim(now, lease_ms, limit, skip);
         }
-        skip_json.push_back(']');
-        std::lock_guard lock(wmu_);
-        RelaxedSync relaxed(w_, full_sync_);
-        // Phase 1: the oldest due rows, reading at most kScanFactor × limit of them, so
-        // that rows of skipped (full) webhooks at the head of the queue cost a bounded scan.
-        const int scan = limit * kScanFactor;
         std::vector<Claimed> out;
-        if (auto r = ClaimWith(kClaimHead, out, node, now, lease_ms, skip_json, limit, scan); !r) return Fail(r.error());
-        if (static_cast<int>(out.size()) >= limit || skip.empty()) return out;
-        // Phase 2, only when the scan was cut short: the rows it did not reach may belong to
-        // webhooks that were not skipped. Ask each of them through its own index.
-        auto st = w_.Prepare("SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE state = 0 AND next_at <= ?1 LIMIT ?2)");
-        if (!st) return Fail(st.error());
-        std::int64_t scanned = 0;
+        out.reserve(seqs.size());
+        std::vector<std::int64_t> gone;
         {
-            Stmt s(*st);
-            s.BindAll(now, scan);
-            if (s.Step() == SQLITE_ROW) scanned = s.Int(0);
+            std::lock_guard lock(cmu_);
+            auto st = c_.Prepare(
+                "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
+                "created_at FROM deliveries WHERE seq = ? AND state = 0");
+            if (!st) return Fail(st.error());
+            for (auto seq : seqs) {
+                Stmt s(*st);
+                s.BindAll(seq);
+                const int rc = s.Step();
+                if (rc == SQLITE_ROW) {
+                    out.push_back(ReadClaimed(s));
+                } else if (rc == SQLITE_DONE) {
+                    gone.push_back(seq);  // cancelled meanwhile (webhook deleted)
+                } else {
+                    return Fail(c_.LastError(rc, "claim"));
+                }
+            }
         }
-        if (scanned < scan) return out;
-        std::vector<std::string> hooks;
-        {
-            auto ids = w_.Prepare(
-                "SELECT id FROM webhooks WHERE enabled = 1 AND id NOT IN (SELECT value FROM json_each(?1))");
-            if (!ids) return Fail(ids.error());
-            Stmt s(*ids);
-            s.BindAll(skip_json);
-            while (s.Step() == SQLITE_ROW) hooks.push_back(s.Text(0));
-        }
-        for (const auto& hook : hooks) {
-            const int room = limit - static_cast<int>(out.size());
-            if (room <= 0) break;
-            if (auto r = ClaimWith(kClaimOneWebhook, out, node, now, lease_ms, hook, room, 0); !r) return Fail(r.error());
+        if (!gone.empty()) {
+            std::lock_guard lock(qmu_);
+            for (auto seq : gone) queue_.Finish(seq, std::nullopt);
         }
         return out;
     }
@@ -444,91 +481,39 @@ public:
         std::lock_guard lock(wmu_);
         RelaxedSync relaxed(w_, full_sync_);
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
-        Status r;
-        for (const auto& o : outcomes) {
-            const Attempt& a = o.attempt;
-            r = Run(w_,
-                    "INSERT OR REPLACE INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
-                    "snippet) VALUES (?,?,?,?,?,?,?)",
-                    o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
-                    a.response_snippet);
-            if (!r) break;
-            r = Run(w_,
-                    "UPDATE deliveries SET state = ?, attempt_count = ?, next_at = ?, lease_owner = NULL, "
-                    "last_status = ?, last_error = ?, updated_at = ? WHERE seq = ?",
-                    static_cast<int>(o.state), a.number, o.next_attempt_at, a.status, static_cast<int>(a.error), now,
-                    o.seq);
-            if (!r) break;
-            const bool ok = o.state == DeliveryState::kSucceeded;
-            r = ok ? Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
-                         o.webhook_id.str())
-                   : Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
-                         a.started_at, o.webhook_id.str());
-            if (!r) break;
-            std::optional<std::string> reason = o.disable_webhook_reason;
-            if (!ok && !reason && o.auto_disable_after_ms > 0) {
-                r = Run(w_,
-                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                        "WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= ?",
-                        "every delivery failed for " + FormatDuration(o.auto_disable_after_ms), now, now,
-                        o.webhook_id.str(), now - o.auto_disable_after_ms);
-                if (!r) break;
-                if (sqlite3_changes(w_.raw()) > 0) {
-                    InvalidateMatchCache();
-                    disabled.push_back(o.webhook_id);
-                }
-            }
-            if (reason) {
-                InvalidateMatchCache();
-                r = Run(w_,
-                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                        "WHERE id = ? AND enabled = 1",
-                        *reason, now, now, o.webhook_id.str());
-                if (!r) break;
-            }
-        }
+        auto r = RecordOutcomes(outcomes, now, disabled);
+        if (r) r = w_.Exec("COMMIT");
         if (!r) {
             (void)w_.Exec("ROLLBACK");
+            // Not recorded: the claims stay held until their leases run out, then the
+            // deliveries are sent again (at-least-once).
             return Fail(r.error());
         }
-        if (auto c = w_.Exec("COMMIT"); !c) return Fail(c.error());
+        std::lock_guard qlock(qmu_);
+        for (const auto& o : outcomes) {
+            queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
+            if (o.disable_webhook_reason) queue_.SetEnabled(o.webhook_id.str(), false);
+        }
+        for (const auto& id : disabled) queue_.SetEnabled(id.str(), false);
         return disabled;
     }
 
     Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
-        if (seqs.empty()) return {};
-        std::string list = "[";
-        for (auto s : seqs) {
-            if (list.size() > 1) list.push_back(',');
-            list += std::to_string(s);
-        }
-        list.push_back(']');
-        std::lock_guard lock(wmu_);
-        return Run(w_,
-                   "UPDATE deliveries SET next_at = ?1 WHERE seq IN (SELECT value FROM json_each(?2)) "
-                   "AND state = 0 AND lease_owner = ?3",
-                   until, list, node);
+        (void)node;
+        std::lock_guard lock(qmu_);
+        queue_.Renew(seqs, until);
+        return {};
     }
 
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
-        std::lock_guard lock(wmu_);
-        auto r = Run(w_,
-                     "UPDATE deliveries SET next_at = ?, lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL "
-                     "AND (?2 = '' OR lease_owner = ?2)",
-                     now, node);
-        if (!r) return Fail(r.error());
-        return static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
+        (void)node;  // every lease is this process's
+        std::lock_guard lock(qmu_);
+        return queue_.ReleaseAll(now);
     }
 
     Result<std::optional<TimeMs>> NextDue() override {
-        std::lock_guard lock(rmu_);
-        auto st = r_.Prepare(
-            "SELECT d.next_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-            "WHERE d.state = 0 AND d.next_at IS NOT NULL AND w.enabled = 1 ORDER BY d.next_at LIMIT 1");
-        if (!st) return Fail(st.error());
-        Stmt s(*st);
-        if (s.Step() != SQLITE_ROW) return std::optional<TimeMs>();
-        return std::optional<TimeMs>(s.Int(0));
+        std::lock_guard lock(qmu_);
+        return queue_.NextDue();
     }
 
     Result<QueueStats> Stats() override {
@@ -589,37 +574,109 @@ public:
 
 private:
     static constexpr std::string_view kKeyCheck = "hookd-master-key-check";
-    static constexpr int kScanFactor = 8;
-    static constexpr std::string_view kClaimReturning =
-        "RETURNING seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
-        "created_at";
-    //! ?1 node, ?2 now, ?3 lease, ?4 skip (JSON array), ?5 limit, ?6 rows scanned at most.
-    static constexpr std::string_view kClaimHead =
-        "UPDATE deliveries SET lease_owner = ?1, next_at = ?2 + ?3 WHERE seq IN ("
-        " SELECT c.seq FROM (SELECT seq, webhook_id, order_key, next_at FROM deliveries"
-        "   WHERE state = 0 AND next_at <= ?2 ORDER BY next_at LIMIT ?6) c"
-        " JOIN webhooks w ON w.id = c.webhook_id"
-        " WHERE w.enabled = 1 AND c.webhook_id NOT IN (SELECT value FROM json_each(?4))"
-        " AND (c.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook_id = c.webhook_id"
-        "   AND p.order_key = c.order_key AND p.state = 0 AND p.seq < c.seq))"
-        " ORDER BY c.next_at LIMIT ?5) ";
-    //! ?1 node, ?2 now, ?3 lease, ?4 webhook id, ?5 limit (?6 unused).
-    static constexpr std::string_view kClaimOneWebhook =
-        "UPDATE deliveries SET lease_owner = ?1, next_at = ?2 + ?3 WHERE seq IN ("
-        " SELECT d.seq FROM deliveries d WHERE d.webhook_id = ?4 AND d.state = 0 AND d.next_at <= ?2 AND ?6 = 0"
-        " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id"
-        "   AND p.order_key = d.order_key AND p.state = 0 AND p.seq < d.seq))"
-        " ORDER BY d.next_at LIMIT ?5) ";
+    void QueueEnabled(const std::string& webhook, bool enabled) {
+        std::lock_guard lock(qmu_);
+        queue_.SetEnabled(webhook, enabled);
+    }
 
-    Status ClaimWith(std::string_view sql, std::vector<Claimed>& out, std::string_view node, TimeMs now,
-                     DurationMs lease_ms, std::string_view arg4, int limit, int scan) {
-        auto st = w_.Prepare(std::string(sql) + std::string(kClaimReturning));
-        if (!st) return Fail(st.error());
-        Stmt s(*st);
-        s.BindAll(node, now, lease_ms, arg4, limit, scan);
-        int rc;
-        while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadClaimed(s));
-        if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "claim"));
+    // Makes the deliveries pending and due at `now`, except those claimed right now
+    // (their outcome is about to be recorded); wmu_ held.
+    Result<std::int64_t> Requeue(std::vector<DueQueue::Entry>& entries, TimeMs now) {
+        {
+            std::lock_guard lock(qmu_);
+            std::erase_if(entries, [&](const DueQueue::Entry& e) { return queue_.Held(e.seq); });
+        }
+        if (entries.empty()) return std::int64_t{0};
+        if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
+        Status r;
+        for (const auto& e : entries) {
+            r = Run(w_, "UPDATE deliveries SET state = 0, next_at = ?1, lease_owner = NULL, updated_at = ?1 WHERE seq = ?2",
+                    now, e.seq);
+            if (!r) break;
+        }
+        if (r) r = w_.Exec("COMMIT");
+        if (!r) {
+            (void)w_.Exec("ROLLBACK");
+            return Fail(r.error());
+        }
+        const auto n = static_cast<std::int64_t>(entries.size());
+        std::lock_guard lock(qmu_);
+        queue_.Requeue(std::move(entries));
+        return n;
+    }
+
+    // The attempts and new states of one Complete call, inside its transaction; wmu_ held.
+    // A webhook's failure clock (failing_since) is updated once per call, from its last
+    // outcome: cleared by a success, else set at the first failure after the last success.
+    Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::vector<WebhookId>& disabled) {
+        struct HookOutcome {
+            bool last_ok = false;
+            bool any_ok = false;
+            std::optional<TimeMs> first_failure;  // since the last success
+            DurationMs auto_disable_after_ms = 0;
+            std::optional<std::string> reason;
+        };
+        std::unordered_map<std::string, HookOutcome> hooks;
+        for (const auto& o : outcomes) {
+            const Attempt& a = o.attempt;
+            if (auto r = Run(w_,
+                             "INSERT OR REPLACE INTO attempts(delivery_seq, number, started_at, duration_ms, status, "
+                             "error, snippet) VALUES (?,?,?,?,?,?,?)",
+                             o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
+                             a.response_snippet);
+                !r) {
+                return r;
+            }
+            if (auto r = Run(w_,
+                             "UPDATE deliveries SET state = ?, attempt_count = ?, next_at = ?, last_status = ?, "
+                             "last_error = ?, updated_at = ? WHERE seq = ?",
+                             static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
+                             static_cast<int>(a.error), now, o.seq);
+                !r) {
+                return r;
+            }
+            HookOutcome& h = hooks[o.webhook_id.str()];
+            const bool ok = o.state == DeliveryState::kSucceeded;
+            h.last_ok = ok;
+            if (ok) {
+                h.any_ok = true;
+                h.first_failure.reset();
+            } else {
+                if (!h.first_failure) h.first_failure = a.started_at;
+                h.auto_disable_after_ms = std::max(h.auto_disable_after_ms, o.auto_disable_after_ms);
+            }
+            if (o.disable_webhook_reason) h.reason = o.disable_webhook_reason;
+        }
+        for (const auto& [id, h] : hooks) {
+            Status r;
+            if (h.last_ok) {
+                r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL", id);
+            } else if (h.any_ok) {
+                r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ?", *h.first_failure, id);
+            } else {
+                r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+                        *h.first_failure, id);
+            }
+            if (!r) return r;
+            if (h.reason) {
+                InvalidateMatchCache();
+                r = Run(w_,
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                        "WHERE id = ? AND enabled = 1",
+                        *h.reason, now, now, id);
+            } else if (!h.last_ok && h.auto_disable_after_ms > 0) {
+                r = Run(w_,
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
+                        "WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= ?",
+                        "every delivery failed for " + FormatDuration(h.auto_disable_after_ms), now, now, id,
+                        now - h.auto_disable_after_ms);
+                if (r && sqlite3_changes(w_.raw()) > 0) {
+                    InvalidateMatchCache();
+                    disabled.emplace_back(id);
+                }
+            }
+            if (!r) return r;
+        }
         return {};
     }
 
@@ -690,7 +747,7 @@ private:
     }
 
     // One job inside the group transaction; wmu_ held.
-    Result<IngestResult> IngestOne(IngestJob& job) {
+    Result<IngestResult> IngestOne(IngestJob& job, std::vector<DueQueue::Entry>& added) {
         IngestResult res;
         if (job.key) {
             auto st = w_.Prepare("SELECT ids FROM idempotency WHERE site = ? AND key = ?");
@@ -730,6 +787,7 @@ private:
                     !r) {
                     return Fail(r.error());
                 }
+                added.push_back(DueQueue::Entry{sqlite3_last_insert_rowid(w_.raw()), m.id.str(), job.now, order_key});
                 ++res.deliveries;
             }
         }
@@ -751,14 +809,17 @@ private:
             for (auto* j : batch) j->result = Fail(e);
         };
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return fail_all(r.error());
+        std::vector<DueQueue::Entry> added;
         for (auto* j : batch) {
             if (auto r = w_.Exec("SAVEPOINT job"); !r) {
                 j->result = Fail(r.error());
                 continue;
             }
-            j->result = IngestOne(*j);
+            const auto mark = added.size();
+            j->result = IngestOne(*j, added);
             if (!j->result) {
                 (void)w_.Exec("ROLLBACK TO job");
+                added.resize(mark);
             }
             (void)w_.Exec("RELEASE job");
         }
@@ -767,6 +828,9 @@ private:
             InvalidateMatchCache();
             return fail_all(r.error());
         }
+        // Committed: now the deliveries may be claimed.
+        std::lock_guard qlock(qmu_);
+        for (auto& e : added) queue_.Add(std::move(e));
     }
 
     crypto::SecretBox box_;
@@ -775,6 +839,10 @@ private:
     Db w_;
     std::mutex rmu_;  // guards r_ (reads for the API)
     Db r_;
+    std::mutex cmu_;  // guards c_ (reads of claimed rows)
+    Db c_;
+    std::mutex qmu_;  // guards queue_; taken after wmu_ when both are held
+    DueQueue queue_;
     std::mutex match_mu_;
     std::unordered_map<SiteId, std::shared_ptr<const std::vector<MatchInfo>>> match_cache_;
 
