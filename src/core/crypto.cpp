@@ -1,10 +1,13 @@
 #include "core/crypto.hpp"
 
+#include <functional>
 #include <memory>
+#include <unordered_map>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -84,8 +87,63 @@ std::string Sha256Hex(std::string_view data) {
     return HexEncode(std::string_view(reinterpret_cast<const char*>(md), sizeof md));
 }
 
+namespace {
+
+// Keyed HMAC contexts, one set per thread, so signing does not fetch the digest and
+// hash the key for every message: re-initialising a keyed context with a NULL key
+// reuses the key (about 0.2 µs instead of 1–4 µs for one-shot HMAC()).
+class MacCache final {
+public:
+    MacCache() : mac_(EVP_MAC_fetch(nullptr, "HMAC", nullptr)) {}
+    ~MacCache() {
+        keyed_.clear();
+        EVP_MAC_free(mac_);
+    }
+    MacCache(const MacCache&) = delete;
+    MacCache& operator=(const MacCache&) = delete;
+
+    //! A context ready for EVP_MAC_update with `key`, or null (then use one-shot HMAC).
+    EVP_MAC_CTX* Ready(std::string_view key) {
+        if (!mac_) return nullptr;
+        if (auto it = keyed_.find(key); it != keyed_.end()) {
+            return EVP_MAC_init(it->second.get(), nullptr, 0, nullptr) == 1 ? it->second.get() : nullptr;
+        }
+        if (keyed_.size() >= kMaxKeys) keyed_.clear();  // bounded: a cache, not a key store
+        Ctx ctx(EVP_MAC_CTX_new(mac_));
+        char digest[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+        if (!ctx || EVP_MAC_init(ctx.get(), reinterpret_cast<const unsigned char*>(key.data()), key.size(), params) != 1) {
+            return nullptr;
+        }
+        return keyed_.emplace(std::string(key), std::move(ctx)).first->second.get();
+    }
+
+private:
+    static constexpr std::size_t kMaxKeys = 4096;
+    struct Free {
+        void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+    };
+    using Ctx = std::unique_ptr<EVP_MAC_CTX, Free>;
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    EVP_MAC* mac_;
+    std::unordered_map<std::string, Ctx, Hash, std::equal_to<>> keyed_;
+};
+
+}  // namespace
+
 std::string HmacSha256(std::string_view key, std::string_view message) {
+    thread_local MacCache cache;
     unsigned char md[EVP_MAX_MD_SIZE];
+    if (EVP_MAC_CTX* ctx = cache.Ready(key)) {
+        std::size_t len = 0;
+        if (EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1 &&
+            EVP_MAC_final(ctx, md, &len, sizeof md) == 1) {
+            return std::string(reinterpret_cast<const char*>(md), len);
+        }
+    }
     unsigned int len = 0;
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
          message.size(), md, &len);
