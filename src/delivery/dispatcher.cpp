@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <queue>
 #include <mutex>
@@ -37,6 +38,15 @@ struct InFlight {
     std::shared_ptr<const Webhook> hook;
     TimeMs started_at = 0;
     std::shared_ptr<std::promise<Result<TestResult>>> test;  // set for test messages
+};
+
+//! Outcomes on their way to the store, with the test messages waiting for them.
+struct Batch {
+    std::vector<store::Outcome> outcomes;
+    std::vector<std::shared_ptr<std::promise<Result<TestResult>>>> test_promises;
+    std::vector<TestResult> test_results;  // parallel to test_promises
+
+    [[nodiscard]] bool empty() const { return outcomes.empty(); }
 };
 
 struct TestRequest {
@@ -78,9 +88,16 @@ struct Dispatcher::Impl {
     // Due times of retries this node scheduled: the claim loop wakes for each.
     std::priority_queue<TimeMs, std::vector<TimeMs>, std::greater<>> retry_due;
     TimeMs next_start_at = INT64_MAX;  // earliest time a rate-limited / paused webhook may send again
-    std::vector<store::Outcome> outcomes;
-    std::vector<std::shared_ptr<std::promise<Result<TestResult>>>> test_promises;  // parallel to outcomes
-    std::vector<TestResult> test_results;
+    Batch batch;  // outcomes of this turn of the loop
+
+    // The recorder: a thread of its own writes outcomes to the store, so the sending loop
+    // never waits for a commit (and a slow store only slows recording, up to a bound).
+    std::thread recorder;
+    std::mutex record_mu;
+    std::condition_variable record_cv;
+    Batch to_record;               // guarded by record_mu
+    bool recorder_stop = false;    // guarded by record_mu
+    std::atomic<std::int64_t> unrecorded{0};  // outcomes handed over and not yet committed
 
     Impl(store::Store& s, Metrics& m, const Clock& c, RandomSource r, DispatcherOptions o)
         : store(s),
@@ -97,7 +114,9 @@ struct Dispatcher::Impl {
     void StartReady(TimeMs now);
     void StartOne(HookState& hs, store::Claimed claimed, TimeMs now, std::shared_ptr<std::promise<Result<TestResult>>> test);
     void Finish(const HttpResult& r, TimeMs now);
-    void Flush(TimeMs now);
+    void Flush();
+    void Record();
+    [[nodiscard]] bool RecorderBehind() const { return unrecorded > 4 * opt.global_max_in_flight; }
     int WaitMs(TimeMs now) const;
 };
 
@@ -109,6 +128,10 @@ Dispatcher::~Dispatcher() { Stop(0); }
 
 void Dispatcher::Start() {
     if (impl_->running.exchange(true)) return;
+    impl_->recorder = std::thread([this] {
+        pthread_setname_np(pthread_self(), "hookd-record");
+        impl_->Record();
+    });
     impl_->thread = std::thread([this] {
         pthread_setname_np(pthread_self(), "hookd-dispatch");
         impl_->Run();
@@ -169,13 +192,13 @@ void Dispatcher::Impl::Run() {
         }
         TakeControl();
         if (!stopping && (woken.exchange(false) || now >= next_claim_at)) ClaimDue(now);
-        if (!stopping) StartReady(now);
+        if (!stopping && !RecorderBehind()) StartReady(now);
         metrics.SetInFlight(static_cast<std::int64_t>(flights.size()));
         done.clear();
         http.Poll(WaitMs(now), done);
         now = clock.Now();
         for (const auto& r : done) Finish(r, now);
-        Flush(now);
+        Flush();
         if (now >= next_renew_at) {
             // Keep the leases of what is buffered or in flight, so no other node takes it.
             std::vector<std::int64_t> seqs(held.begin(), held.end());
@@ -185,6 +208,13 @@ void Dispatcher::Impl::Run() {
             next_renew_at = now + opt.lease_ms / 3;
         }
     }
+    // Every outcome is recorded before the leases of what was never sent are given back.
+    {
+        std::lock_guard lock(record_mu);
+        recorder_stop = true;
+    }
+    record_cv.notify_one();
+    recorder.join();
     // Deliveries claimed but never finished go back to the queue, due now.
     (void)store.ReleaseLeases(opt.node_id, clock.Now());
     for (auto& [tag, f] : flights) {
@@ -438,30 +468,59 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
     }
     metrics.AttemptFinished(ok, static_cast<double>(r.duration_ms) / 1000.0, final_state);
     if (f.test) {
-        test_promises.push_back(f.test);
-        test_results.push_back(TestResult{f.claimed.delivery.id, a});
+        batch.test_promises.push_back(f.test);
+        batch.test_results.push_back(TestResult{f.claimed.delivery.id, a});
     }
-    outcomes.push_back(std::move(o));
+    batch.outcomes.push_back(std::move(o));
 }
 
-void Dispatcher::Impl::Flush(TimeMs now) {
-    if (outcomes.empty()) return;
-    auto r = store.Complete(outcomes, now);
-    if (r) {
-        for (const auto& id : *r) {
-            spdlog::warn("webhook {} disabled: every delivery failed for {}", id.str(),
-                         FormatDuration(opt.auto_disable_after_ms));
-            if (auto it = hooks.find(id.str()); it != hooks.end()) it->second.loaded_at = 0;
+void Dispatcher::Impl::Flush() {
+    if (batch.empty()) return;
+    unrecorded += static_cast<std::int64_t>(batch.outcomes.size());
+    {
+        std::lock_guard lock(record_mu);
+        if (to_record.empty()) {
+            std::swap(to_record, batch);
+        } else {
+            std::move(batch.outcomes.begin(), batch.outcomes.end(), std::back_inserter(to_record.outcomes));
+            std::move(batch.test_promises.begin(), batch.test_promises.end(),
+                      std::back_inserter(to_record.test_promises));
+            std::move(batch.test_results.begin(), batch.test_results.end(), std::back_inserter(to_record.test_results));
         }
-    } else {
-        // Not recorded: the leases expire and the deliveries are attempted again
-        // (at-least-once). Tests still learn their attempt.
-        spdlog::error("recording {} attempts failed: {}", outcomes.size(), r.error().message);
     }
-    for (std::size_t i = 0; i < test_promises.size(); ++i) test_promises[i]->set_value(test_results[i]);
-    test_promises.clear();
-    test_results.clear();
-    outcomes.clear();
+    batch = Batch{};
+    record_cv.notify_one();
+}
+
+void Dispatcher::Impl::Record() {
+    Batch b;
+    while (true) {
+        {
+            std::unique_lock lock(record_mu);
+            record_cv.wait(lock, [this] { return recorder_stop || !to_record.empty(); });
+            if (to_record.empty()) return;  // stopping, and everything is recorded
+            std::swap(b, to_record);
+        }
+        const TimeMs now = clock.Now();
+        if (auto r = store.Complete(b.outcomes, now); r) {
+            for (const auto& id : *r) {
+                spdlog::warn("webhook {} disabled: every delivery failed for {}", id.str(),
+                             FormatDuration(opt.auto_disable_after_ms));
+                std::lock_guard lock(control_mu);
+                invalidated.push_back(id);
+            }
+        } else {
+            // Not recorded: the leases expire and the deliveries are attempted again
+            // (at-least-once). Tests still learn their attempt.
+            spdlog::error("recording {} attempts failed: {}", b.outcomes.size(), r.error().message);
+        }
+        for (std::size_t i = 0; i < b.test_promises.size(); ++i) b.test_promises[i]->set_value(b.test_results[i]);
+        unrecorded -= static_cast<std::int64_t>(b.outcomes.size());
+        b = Batch{};
+        // Recorded outcomes may free work: the next delivery of an entity, a retry due now.
+        woken = true;
+        http.Wakeup();
+    }
 }
 
 int Dispatcher::Impl::WaitMs(TimeMs now) const {
