@@ -3,27 +3,13 @@
 // re-enabling it resumes its pending deliveries. A webhook that also has
 // successes in that period stays enabled.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  createWebhook, getDelivery, getWebhook, listDeliveries, publish, setupSite, sleep, startReceiver, startServer, waitFor,
+  createWebhook, getDelivery, getWebhook, listDeliveries, publish, setupSite, sleep, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 40000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => {
-  server = await startServer({ retrySchedule: '0s,1s,1s,1s,1s,1s', extraArgs: ['--auto-disable-after', '2s'] });
-});
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer({ retrySchedule: '0s,1s,1s,1s,1s,1s', extraArgs: ['--auto-disable-after', '2s'] });
 
 test('always failing for 2 s → disabled with reason and time; re-enabled → pending deliveries resume and succeed', T, async (t) => {
   const site = await setupSite(server);

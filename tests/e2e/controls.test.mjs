@@ -2,27 +2,15 @@
 // grace, replay, per-entity ordering, Retry-After, generated secrets,
 // /healthz /readyz /metrics /v1/openapi.json.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import {
   SECRET, TEST_VECTOR, createWebhook, getDelivery, headerHasSignature, legacySignature, listDeliveries, publish,
-  rawRequest, setupSite, show, sleep, standardSignature, startReceiver, startServer, waitFor,
+  rawRequest, setupSite, show, sleep, standardSignature, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer({ retrySchedule: '0s,1s,1s' }); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer({ retrySchedule: '0s,1s,1s' });
 
 test('service endpoints: /healthz, /readyz, /metrics, /v1/openapi.json', T, async () => {
   const h = await rawRequest(server.baseUrl, 'GET', '/healthz');

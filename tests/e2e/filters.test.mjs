@@ -1,24 +1,12 @@
 // Which webhooks get which events; roles and site isolation.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import {
-  createWebhook, listDeliveries, publish, setupSite, show, sleep, startReceiver, startServer, waitFor,
+  createWebhook, listDeliveries, publish, setupSite, show, sleep, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer(); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer();
 
 const key = (r) => {
   const b = JSON.parse(r.text);

@@ -1,25 +1,13 @@
 // Per-webhook rate limit (token bucket), receiver back-off (429 with
 // Retry-After) — each slows only its own webhook — and retry punctuality.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  createWebhook, listDeliveries, publish, setupSite, sleep, startReceiver, startServer, waitFor,
+  createWebhook, listDeliveries, publish, setupSite, sleep, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer({ retrySchedule: '0s,1s,1s,1s' }); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer({ retrySchedule: '0s,1s,1s,1s' });
 
 test('rateLimitPerSecond 5: 20 deliveries take about 3 s, at most ~6 per second after the first burst', T, async (t) => {
   const site = await setupSite(server);

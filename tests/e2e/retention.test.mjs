@@ -1,28 +1,19 @@
 // Retention: deliveries in a final state (and their attempts) are purged once
 // older than --retention; pending deliveries never are.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  createWebhook, listDeliveries, publish, setupSite, sleep, startReceiver, startServer, waitFor,
+  createWebhook, listDeliveries, publish, setupSite, sleep, startReceiver, useServer, waitFor,
 } from './support.mjs';
 
-let server;
-const receivers = [];
-before(async () => {
-  // Second attempt only after 60 s: a failed first attempt leaves the delivery pending.
-  server = await startServer({ retrySchedule: '0s,60s', extraArgs: ['--retention', '2s', '--purge-interval', '500ms'] });
-});
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+// Second attempt only after 60 s: a failed first attempt leaves the delivery pending.
+const { server, receiver } = useServer({ retrySchedule: '0s,60s', extraArgs: ['--retention', '2s', '--purge-interval', '500ms'] });
 
 test('--retention 2s: succeeded and cancelled deliveries are purged, pending ones are kept', { timeout: 30000 }, async (t) => {
   const site = await setupSite(server);
   const base = `/v1/sites/${site.siteId}`;
-  const ok = await startReceiver({ status: 200 });
-  const failing = await startReceiver({ status: 500 });
-  receivers.push(ok, failing);
+  const ok = await receiver({ status: 200 });
+  const failing = await receiver({ status: 500 });
   const down = await startReceiver();
   const downUrl = down.url();
   await down.close(); // nothing listens there: connection refused

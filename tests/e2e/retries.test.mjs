@@ -1,26 +1,14 @@
 // Retries, final failure, manual retry, 410 auto-disable. Server runs with
 // --retry-schedule 0s,1s,1s (3 attempts).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
   createWebhook, getDelivery, getWebhook, listDeliveries, publish, setupSite, show, sleep,
-  startReceiver, startServer, waitFor,
+  useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer({ retrySchedule: '0s,1s,1s' }); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer({ retrySchedule: '0s,1s,1s' });
 
 async function oneDelivery(site, whId, pred, msg, timeoutMs = 15000) {
   let last;

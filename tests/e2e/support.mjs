@@ -12,6 +12,7 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -266,6 +267,32 @@ export class HookdServer {
 
   /** API client for `token` (default: the operator token). Follows restarts. */
   api(token = this.operatorToken) { return new ApiClient(() => this.baseUrl, token); }
+}
+
+/**
+ * The usual set-up of a test file: one server for all its tests, and receivers
+ * that live until the file is done. Call it at the top level; it registers the
+ * node:test hooks. opts: as startServer.
+ * Returns {server, receiver(spec)}: `server` is the HookdServer, made at once
+ * (so it can be destructured) and started in `before`; `receiver(spec)` is
+ * startReceiver(spec), closed in `after` before the server is disposed.
+ */
+export function useServer(opts = {}) {
+  const server = new HookdServer(opts);
+  const receivers = [];
+  before(async () => { await server.start(); });
+  after(async () => {
+    for (const r of receivers) await r.close();
+    await server.dispose();
+  });
+  return {
+    server,
+    async receiver(spec) {
+      const r = await startReceiver(spec);
+      receivers.push(r);
+      return r;
+    },
+  };
 }
 
 // ----------------------------------------------------------------- http client

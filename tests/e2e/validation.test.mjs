@@ -3,23 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  SECRET, createWebhook, listDeliveries, publish, setupSite, show, sleep, startReceiver, startServer, waitFor,
+  SECRET, createWebhook, listDeliveries, publish, setupSite, show, sleep, startServer, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer(); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer();
 
 function assertProblem(res, status, what) {
   assert.equal(res.status, status, `${what}: ${show(res)}`);

@@ -1,28 +1,16 @@
 // What the receiver gets: SPEC.md §2 (compatibility contract — exact).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import {
   SECRET, TEST_VECTOR, createWebhook, headerHasSignature, legacySignature, listDeliveries, publish,
-  setupSite, standardSignature, startReceiver, startServer, waitFor,
+  setupSite, standardSignature, useServer, waitFor,
 } from './support.mjs';
 
 const EXPECTED_BODY = '{"event":"CREATE","entity":"Agreement","entityId":25}';
 const T = { timeout: 30000 };
 
-let server;
-const receivers = [];
-async function receiver(spec) {
-  const r = await startReceiver(spec);
-  receivers.push(r);
-  return r;
-}
-
-before(async () => { server = await startServer({ retrySchedule: '0s,1s,1s' }); });
-after(async () => {
-  for (const r of receivers) await r.close();
-  if (server) await server.dispose();
-});
+const { server, receiver } = useServer({ retrySchedule: '0s,1s,1s' });
 
 function assertFreshTimestamp(h) {
   const ts = Number(h['webhook-timestamp']);
