@@ -46,16 +46,20 @@ std::string NewId(std::string_view prefix) {
         for (int i = 0; i < 6; ++i) bytes[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
         for (int i = 0; i < 10; ++i) bytes[6 + i] = st.rand[i];
     }
-    // 128 bits → 26 base32 chars (first char carries 3 bits).
-    std::string out(prefix);
-    out.reserve(prefix.size() + 26);
-    // 130 bits with two leading zero bits: char i covers bits [5i-2, 5i+3) of the 128.
-    auto bit = [&](int k) -> unsigned { return k < 0 ? 0u : (bytes[k / 8] >> (7 - k % 8)) & 1u; };
-    for (int i = 0; i < 26; ++i) {
-        unsigned v = 0;
-        for (int k = 0; k < 5; ++k) v = (v << 1) | bit(5 * i - 2 + k);
-        out.push_back(kAlphabet[v]);
+    // 128 bits → 26 base32 chars, most significant first (the first char carries 3 bits).
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    for (int i = 0; i < 8; ++i) hi = (hi << 8) | bytes[i];
+    for (int i = 8; i < 16; ++i) lo = (lo << 8) | bytes[i];
+    char text[26];
+    for (int i = 25; i >= 0; --i) {
+        text[i] = kAlphabet[lo & 31];
+        lo = (lo >> 5) | (hi << 59);
+        hi >>= 5;
     }
+    std::string out;
+    out.reserve(prefix.size() + 26);
+    out.append(prefix).append(text, 26);
     return out;
 }
 

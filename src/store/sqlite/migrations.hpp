@@ -123,10 +123,12 @@ CREATE INDEX deliveries_webhook_due ON deliveries(webhook_id, next_at) WHERE sta
 )sql",
     // 4: the queue index moved to memory (DueQueue): claims no longer read due times or
     // order keys from indexes; only the pending rows are found, at start, by their seq.
+    // Retention walks deliveries in seq order (which is creation order), not by created_at.
     R"sql(
 DROP INDEX deliveries_due;
 DROP INDEX deliveries_webhook_due;
 DROP INDEX deliveries_order;
+DROP INDEX deliveries_created;
 CREATE INDEX deliveries_pending ON deliveries(seq) WHERE state = 0;
 )sql",
 };

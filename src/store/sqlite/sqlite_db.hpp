@@ -33,7 +33,7 @@ public:
     Stmt& Bind(int i, int v) { return Bind(i, static_cast<std::int64_t>(v)); }
     Stmt& Bind(int i, bool v) { return Bind(i, static_cast<std::int64_t>(v ? 1 : 0)); }
     Stmt& Bind(int i, std::string_view v) {
-        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), copy_ ? SQLITE_TRANSIENT : SQLITE_STATIC);
         return *this;
     }
     Stmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
@@ -51,6 +51,16 @@ public:
     Stmt& BindAll(const Args&... args) {
         int i = 0;
         (Bind(++i, args), ...);
+        return *this;
+    }
+    //! As BindAll, but text is not copied: the arguments must outlive the statement's
+    //! execution (e.g. bound and stepped within one call that holds them).
+    template <typename... Args>
+    Stmt& BindAllInPlace(const Args&... args) {
+        copy_ = false;
+        int i = 0;
+        (Bind(++i, args), ...);
+        copy_ = true;
         return *this;
     }
 
@@ -74,6 +84,7 @@ public:
 
 private:
     sqlite3_stmt* s_;
+    bool copy_ = true;
 };
 
 class Db final {

@@ -526,24 +526,17 @@ public:
         return q;
     }
 
+    // Rows are walked in creation order (seq, and the time-ordered event ids) and the walk
+    // stops at the first row newer than the cut-off, so a sweep costs what it deletes.
     Result<std::int64_t> Purge(TimeMs before, int batch) override {
         std::lock_guard lock(wmu_);
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
-        const char* kPick = "SELECT seq FROM deliveries WHERE created_at < ?1 AND state <> 0 ORDER BY seq LIMIT ?2";
-        auto r = Run(w_, std::string("DELETE FROM attempts WHERE delivery_seq IN (") + kPick + ")", before, batch);
-        r = r ? Run(w_, std::string("DELETE FROM deliveries WHERE seq IN (") + kPick + ")", before, batch) : r;
-        const auto n = static_cast<std::int64_t>(sqlite3_changes(w_.raw()));
-        r = r ? Run(w_,
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ? LIMIT ?)", before,
-                    batch)
-              : r;
-        r = r ? Run(w_, "DELETE FROM idempotency WHERE created_at < ?", before) : r;
-        if (!r) {
-            (void)w_.Exec("ROLLBACK");
-            return Fail(r.error());
+        auto r = PurgeLocked(before, batch);
+        if (r) {
+            if (auto c = w_.Exec("COMMIT"); !c) r = Fail(c.error());
         }
-        if (auto c = w_.Exec("COMMIT"); !c) return Fail(c.error());
-        return n;
+        if (!r) (void)w_.Exec("ROLLBACK");
+        return r;
     }
 
     Status VerifyMasterKey() override {
@@ -574,6 +567,36 @@ public:
 
 private:
     static constexpr std::string_view kKeyCheck = "hookd-master-key-check";
+    Result<std::int64_t> PurgeLocked(TimeMs before, int batch) {
+        std::vector<std::int64_t> seqs;
+        {
+            auto st = w_.Prepare("SELECT seq, created_at, state FROM deliveries ORDER BY seq");
+            if (!st) return Fail(st.error());
+            Stmt s(*st);
+            while (static_cast<int>(seqs.size()) < batch && s.Step() == SQLITE_ROW && s.Int(1) < before) {
+                if (s.Int(2) != 0) seqs.push_back(s.Int(0));
+            }
+        }
+        for (auto seq : seqs) {
+            if (auto r = Run(w_, "DELETE FROM attempts WHERE delivery_seq = ?", seq); !r) return Fail(r.error());
+            if (auto r = Run(w_, "DELETE FROM deliveries WHERE seq = ?", seq); !r) return Fail(r.error());
+        }
+        std::vector<std::string> events;
+        {
+            auto st = w_.Prepare("SELECT id, created_at FROM events ORDER BY id");
+            if (!st) return Fail(st.error());
+            Stmt s(*st);
+            while (static_cast<int>(events.size()) < batch && s.Step() == SQLITE_ROW && s.Int(1) < before) {
+                events.push_back(s.Text(0));
+            }
+        }
+        for (const auto& id : events) {
+            if (auto r = Run(w_, "DELETE FROM events WHERE id = ?", id); !r) return Fail(r.error());
+        }
+        if (auto r = Run(w_, "DELETE FROM idempotency WHERE created_at < ?", before); !r) return Fail(r.error());
+        return static_cast<std::int64_t>(seqs.size());
+    }
+
     void QueueEnabled(const std::string& webhook, bool enabled) {
         std::lock_guard lock(qmu_);
         queue_.SetEnabled(webhook, enabled);
@@ -685,7 +708,7 @@ private:
         auto st = db.Prepare(sql);
         if (!st) return Fail(st.error());
         Stmt s(*st);
-        s.BindAll(args...);
+        s.BindAllInPlace(args...);  // the arguments live until this call returns
         int rc;
         while ((rc = s.Step()) == SQLITE_ROW) {
         }
