@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SINK_PORTS = 1000  # one receiver port per webhook in the fan-out and isolation scenarios
 SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro"]
 
 
@@ -144,15 +145,22 @@ def http_request(host: str, port: int, method: str, path: str, body=None, token=
 class Sink:
     def __init__(self, bin_dir: str, logdir: str):
         self.log = open(os.path.join(logdir, "sink.log"), "w")
-        self.proc = subprocess.Popen([os.path.join(bin_dir, "hookd-sink"), "--port", "0", "--hang-prefix", "/hang"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+        # Many webhooks have many receivers in real life; libcurl pools connections per
+        # host:port, so webhook i of the many-webhook scenarios gets port i (see url()).
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "hookd-sink"), "--port", "0", "--ports", str(SINK_PORTS),
+                                      "--hang-prefix", "/hang"], stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
-        m = re.search(r"listening on ([\d.]+):(\d+)", line or "")
+        m = re.search(r"listening on ([\d.]+):(\d+)(?: also ([\d,]+))?", line or "")
         if not m:
             self.stop()
             raise ScenarioError(f"hookd-sink did not start: {line!r}")
         self.host, self.port = m.group(1), int(m.group(2))
+        self.ports = [self.port] + [int(p) for p in (m.group(3) or "").split(",") if p]
         self.base = f"http://{self.host}:{self.port}"
+
+    def url(self, i: int, path: str) -> str:
+        """The URL of receiver i: its own port (a host of its own, as far as libcurl is concerned)."""
+        return f"http://{self.host}:{self.ports[i % len(self.ports)]}{path}"
 
     def _call(self, method, path):
         status, body = http_request(self.host, self.port, method, path)
@@ -643,7 +651,7 @@ def sc_fanout(ctx: Context):
     hk = Hookd(ctx, "fanout")
     try:
         t = time.monotonic()
-        hk.create_webhooks([{"url": f"{ctx.sink.base}/fan/{i}"} for i in range(n)])
+        hk.create_webhooks([{"url": ctx.sink.url(i, f"/fan/{i}")} for i in range(n)])
         setup = time.monotonic() - t
         ctx.sink.reset()
         win = measure(hk, ctx.sink)
@@ -687,8 +695,8 @@ def sc_isolation(ctx: Context):
                 f"{events} events → {healthy * events} healthy deliveries")
         hk = Hookd(ctx, "isolation-" + label)
         try:
-            specs = [{"url": f"{ctx.sink.base}/hang/{i}", "timeout_ms": 2000} for i in range(hang)]
-            specs += [{"url": f"{ctx.sink.base}/iso/{i}"} for i in range(healthy)]
+            specs = [{"url": ctx.sink.url(i, f"/hang/{i}"), "timeout_ms": 2000} for i in range(hang)]
+            specs += [{"url": ctx.sink.url(hang + i, f"/iso/{i}")} for i in range(healthy)]
             hk.create_webhooks(specs)
             r = deliver_run(ctx, "isolation", hk, events, healthy * events,
                             profile_name=("isolation" if hang else None), timeout=60)

@@ -16,8 +16,9 @@
 //   POST /_sink/hang?all=0|1     holds every request / releases the held ones
 //   POST /_sink/dump?path=FILE   writes "entityId arrivalNs" lines to FILE
 //
-// Usage: hookd-sink [--host 127.0.0.1] [--port 0] [--hang-prefix /hang]... [--max-records N]
-// Prints "listening on 127.0.0.1:PORT" on stdout once ready. Stops on SIGTERM/SIGINT.
+// Usage: hookd-sink [--host 127.0.0.1] [--port 0] [--ports N] [--hang-prefix /hang]... [--max-records N]
+// Prints "listening on 127.0.0.1:PORT" (with " also P2,P3,..." for --ports N > 1) on stdout
+// once ready. Stops on SIGTERM/SIGINT.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -125,24 +126,26 @@ public:
     Sink(std::vector<std::string> hang_prefixes, std::size_t max_records)
         : hang_prefixes_(std::move(hang_prefixes)), max_records_(max_records) {}
 
+    //! Adds a listening socket; returns its port, or -1.
     int Listen(const std::string& host, int port) {
-        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (listen_fd_ < 0) return -1;
+        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -1;
+        listen_fds_.push_back(fd);
         int one = 1;
-        setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_port = htons(static_cast<std::uint16_t>(port));
         if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return -1;
-        if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-        if (listen(listen_fd_, 4096) != 0) return -1;
+        if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+        if (listen(fd, 4096) != 0) return -1;
         socklen_t len = sizeof addr;
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        ep_ = epoll_create1(EPOLL_CLOEXEC);
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+        if (ep_ < 0) ep_ = epoll_create1(EPOLL_CLOEXEC);
         epoll_event ev{};
         ev.events = EPOLLIN;
-        ev.data.fd = listen_fd_;
-        epoll_ctl(ep_, EPOLL_CTL_ADD, listen_fd_, &ev);
+        ev.data.fd = fd;
+        epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
         return ntohs(addr.sin_port);
     }
 
@@ -158,8 +161,8 @@ public:
             for (int i = 0; i < n; ++i) {
                 const int fd = events[static_cast<std::size_t>(i)].data.fd;
                 const std::uint32_t what = events[static_cast<std::size_t>(i)].events;
-                if (fd == listen_fd_) {
-                    Accept();
+                if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+                    Accept(fd);
                     continue;
                 }
                 auto it = conns_.find(fd);
@@ -174,9 +177,9 @@ public:
     }
 
 private:
-    void Accept() {
+    void Accept(int listener) {
         while (true) {
-            const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            const int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) return;  // EAGAIN or a transient error: epoll tells us again
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -410,7 +413,7 @@ private:
 
     std::vector<std::string> hang_prefixes_;
     std::size_t max_records_;
-    int listen_fd_ = -1;
+    std::vector<int> listen_fds_;
     int ep_ = -1;
     std::unordered_map<int, std::unique_ptr<Conn>> conns_;
     bool hang_all_ = false;
@@ -424,6 +427,7 @@ private:
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     int port = 0;
+    int ports = 1;
     std::vector<std::string> hang;
     std::size_t max_records = 4'000'000;
     for (int i = 1; i < argc; ++i) {
@@ -433,13 +437,15 @@ int main(int argc, char** argv) {
             host = argv[++i];
         } else if (a == "--port" && has_value) {
             port = std::atoi(argv[++i]);
+        } else if (a == "--ports" && has_value) {
+            ports = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--hang-prefix" && has_value) {
             hang.emplace_back(argv[++i]);
         } else if (a == "--max-records" && has_value) {
             max_records = static_cast<std::size_t>(std::atoll(argv[++i]));
         } else {
             std::fprintf(stderr,
-                         "usage: hookd-sink [--host 127.0.0.1] [--port 0] [--hang-prefix /hang]... "
+                         "usage: hookd-sink [--host 127.0.0.1] [--port 0] [--ports N] [--hang-prefix /hang]... "
                          "[--max-records N]\n");
             return 2;
         }
@@ -453,7 +459,18 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "hookd-sink: cannot listen on %s:%d: %s\n", host.c_str(), port, std::strerror(errno));
         return 1;
     }
-    std::printf("listening on %s:%d\n", host.c_str(), bound);
+    // More listening ports on request: receivers of many webhooks are many hosts in real
+    // life, and libcurl keeps one connection pool per host:port.
+    std::string more;
+    for (int i = 1; i < ports; ++i) {
+        const int p = sink.Listen(host, 0);
+        if (p < 0) {
+            std::fprintf(stderr, "hookd-sink: cannot listen on another port: %s\n", std::strerror(errno));
+            return 1;
+        }
+        more += (more.empty() ? " also " : ",") + std::to_string(p);
+    }
+    std::printf("listening on %s:%d%s\n", host.c_str(), bound, more.c_str());
     std::fflush(stdout);
     sink.Run();
     return 0;
