@@ -1,6 +1,8 @@
 // `hookd serve`: builds every part and runs them (the composition root).
+#include <fcntl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -149,6 +151,19 @@ int Serve(const app::ServeSettings& s) {
     }
     const bool shared = !s.postgres_url.empty();
     const std::string db_name = shared ? "PostgreSQL" : "sqlite:" + s.sqlite_path;
+    // One server per SQLite file: its due queue and leases live in this process's memory.
+    // The lock is released by the kernel however the process ends.
+    if (!shared) {
+        const std::string lock_path = s.sqlite_path + ".lock";
+        const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            spdlog::error("another hookd serve is using {} (lock file {}): stop it first, or use PostgreSQL "
+                          "for several nodes",
+                          db_name, lock_path);
+            return 1;
+        }
+        // fd stays open (and locked) until the process exits.
+    }
     auto store = shared ? store::OpenPostgresStore({s.postgres_url, s.handler_threads + 2}, std::move(*box))
                         : store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, s.busy_timeout_ms}, std::move(*box));
     if (!store) {

@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  TEST_VECTOR, freePort, legacySignature, makeTempDir, removeTempDir, runHookd,
+  TEST_VECTOR, freePort, legacySignature, makeTempDir, removeTempDir, runHookd, startServer,
 } from './support.mjs';
 
 const T = { timeout: 30000 };
@@ -90,6 +90,25 @@ test('bad values for serve flags fail at startup', T, async () => {
     assert.ok(r.code !== 0 && r.code !== null, `${args.join(' ')}: ${fmt(r)}`);
     assert.ok(r.stderr.trim().length > 0, `${args.join(' ')}: says why on stderr: ${fmt(r)}`);
   }
+});
+
+test('a second server on the same SQLite file is refused with one line', T, async () => {
+  const dbPath = path.join(dir, 'shared.db');
+  const first = await startServer({ dbPath });
+  try {
+    const port = await freePort();
+    const r = runHookd(['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${dbPath}`], {
+      cwd: dir, timeoutMs: 8000, env: { HOOKD_OPERATOR_TOKEN: crypto.randomBytes(16).toString('hex') },
+    });
+    assert.equal(r.signal, null, `must exit by itself: ${fmt(r)}`);
+    assert.ok(r.code !== 0 && r.code !== null, fmt(r));
+    assert.match(r.stderr + r.stdout, /another hookd serve is using/, fmt(r));
+  } finally {
+    await first.dispose();
+  }
+  // Once the first one is gone, the file is free again.
+  const again = await startServer({ dbPath });
+  await again.dispose();
 });
 
 test('unknown subcommand exits non-zero', T, () => {

@@ -70,8 +70,9 @@ std::vector<std::int64_t> DueQueue::Requeue(std::vector<Entry> entries) {
         todo.push_back(std::move(e));
     }
     // Take the moving deliveries out of their heaps, in one pass per webhook.
-    for (auto& [webhook, seqs] : moving) {
-        auto it = hooks_.find(webhook);
+    for (const auto& move : moving) {
+        const auto& seqs = move.second;  // (not a structured binding: clang 14 can't capture those)
+        auto it = hooks_.find(move.first);
         if (it == hooks_.end()) continue;
         auto& heap = it->second->heap;
         const auto before = heap.size();
