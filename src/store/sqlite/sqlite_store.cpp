@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "store/common/rows.hpp"
+#include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/due_queue.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
@@ -73,7 +74,8 @@ public:
         if (auto r = Migrate(w_, nullptr); !r) return r;
         if (auto r = r_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
         if (auto r = c_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
-        return LoadQueue();
+        if (auto r = LoadQueue(); !r) return r;
+        return checkpointer_.Start(o.path, o.busy_timeout_ms, w_.raw());
     }
 
     // The queue index is rebuilt from the pending rows: what a crashed run held is due now.
@@ -862,6 +864,7 @@ private:
     Db w_;
     std::mutex rmu_;  // guards r_ (reads for the API)
     Db r_;
+    sqlite::Checkpointer checkpointer_;  // after w_: stops before w_ closes
     std::mutex cmu_;  // guards c_ (reads of claimed rows)
     Db c_;
     std::mutex qmu_;  // guards queue_; taken after wmu_ when both are held
