@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <iterator>
 #include <queue>
 #include <mutex>
 #include <thread>
@@ -47,6 +48,17 @@ struct Batch {
     std::vector<TestResult> test_results;  // parallel to test_promises
 
     [[nodiscard]] bool empty() const { return outcomes.empty(); }
+    void Append(Batch&& more) {
+        if (empty()) {
+            std::swap(*this, more);
+            more = Batch{};
+            return;
+        }
+        std::move(more.outcomes.begin(), more.outcomes.end(), std::back_inserter(outcomes));
+        std::move(more.test_promises.begin(), more.test_promises.end(), std::back_inserter(test_promises));
+        std::move(more.test_results.begin(), more.test_results.end(), std::back_inserter(test_results));
+        more = Batch{};
+    }
 };
 
 struct TestRequest {
@@ -406,12 +418,11 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
         if (auto h = hooks.find(w.id.str()); h != hooks.end()) {
             HookState& hs = h->second;
             --hs.in_flight;
-            // Room again in a buffer the last claim skipped, a buffer running low (with a
-            // shared store the per-webhook limit is counted across nodes, so buffers stay
-            // small), or the next delivery of an entity-ordered webhook may now be free:
-            // claim at once.
-            if (hs.skipped || w.ordering == Ordering::kEntity ||
-                static_cast<int>(hs.ready.size()) < w.max_in_flight) {
+            // Room again in a buffer the last claim skipped, or a buffer running low (with
+            // a shared store the per-webhook limit is counted across nodes, so buffers stay
+            // small): claim at once. (The next delivery of an entity becomes claimable only
+            // once this outcome is recorded; the recorder wakes the loop for that.)
+            if (hs.skipped || static_cast<int>(hs.ready.size()) < w.max_in_flight) {
                 hs.skipped = false;
                 next_claim_at = now;
             }
@@ -479,16 +490,8 @@ void Dispatcher::Impl::Flush() {
     unrecorded += static_cast<std::int64_t>(batch.outcomes.size());
     {
         std::lock_guard lock(record_mu);
-        if (to_record.empty()) {
-            std::swap(to_record, batch);
-        } else {
-            std::move(batch.outcomes.begin(), batch.outcomes.end(), std::back_inserter(to_record.outcomes));
-            std::move(batch.test_promises.begin(), batch.test_promises.end(),
-                      std::back_inserter(to_record.test_promises));
-            std::move(batch.test_results.begin(), batch.test_results.end(), std::back_inserter(to_record.test_results));
-        }
+        to_record.Append(std::move(batch));
     }
-    batch = Batch{};
     record_cv.notify_one();
 }
 
