@@ -83,6 +83,17 @@ protected:
         return w;
     }
 
+    static Outcome Recorded(std::int64_t seq, const WebhookId& hook, Attempt attempt, DeliveryState state,
+                            std::optional<TimeMs> next_attempt_at = std::nullopt) {
+        Outcome o;
+        o.seq = seq;
+        o.webhook_id = hook;
+        o.attempt = std::move(attempt);
+        o.state = state;
+        o.next_attempt_at = next_attempt_at;
+        return o;
+    }
+
     static ChangeEvent Event(EventType t, std::string entity, std::string id) {
         ChangeEvent e;
         e.type = t;
@@ -173,17 +184,10 @@ TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     std::vector<WebhookId> skip{w.id};
     EXPECT_TRUE(store_->Claim("n2", kT0 + 40'000, 30'000, 10, skip)->empty());
 
-    Outcome ok;
-    ok.seq = (*c)[0].seq;
-    ok.webhook_id = w.id;
-    ok.attempt = Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"};
-    ok.state = DeliveryState::kSucceeded;
-    Outcome retry = ok;
-    retry.seq = (*c)[1].seq;
-    retry.attempt = Attempt{1, kT0, 5, 500, AttemptError::kHttp, "boom"};
-    retry.state = DeliveryState::kPending;
-    retry.next_attempt_at = kT0 + 5000;
-    std::vector<Outcome> outs{ok, retry};
+    std::vector<Outcome> outs{
+        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"}, DeliveryState::kSucceeded),
+        Recorded((*c)[1].seq, w.id, Attempt{1, kT0, 5, 500, AttemptError::kHttp, "boom"}, DeliveryState::kPending,
+                 kT0 + 5000)};
     ASSERT_TRUE(store_->Complete(outs, kT0 + 20));
 
     auto d = store_->GetDelivery("acme", (*c)[0].delivery.id);
@@ -218,12 +222,8 @@ TEST_P(StoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
     ASSERT_EQ(c->size(), 2u);  // Room/1 first event and Room/2; Room/1 update waits
     for (const auto& x : *c) EXPECT_EQ(x.delivery.type, EventType::kCreate);
-    Outcome o;
-    o.seq = (*c)[0].seq;
-    o.webhook_id = w.id;
-    o.attempt = Attempt{1, kT0, 1, 200, AttemptError::kNone, ""};
-    o.state = DeliveryState::kSucceeded;
-    std::vector<Outcome> outs{o};
+    std::vector<Outcome> outs{
+        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 200, AttemptError::kNone, ""}, DeliveryState::kSucceeded)};
     ASSERT_TRUE(store_->Complete(outs, kT0));
     auto next = store_->Claim("n", kT0, 30'000, 10, {});
     ASSERT_EQ(next->size(), 1u);
@@ -234,12 +234,8 @@ TEST_P(StoreTest, RetryReplayAndPurge) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
-    Outcome o;
-    o.seq = (*c)[0].seq;
-    o.webhook_id = w.id;
-    o.attempt = Attempt{1, kT0, 1, 500, AttemptError::kHttp, ""};
-    o.state = DeliveryState::kFailed;
-    std::vector<Outcome> outs{o};
+    std::vector<Outcome> outs{
+        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 500, AttemptError::kHttp, ""}, DeliveryState::kFailed)};
     ASSERT_TRUE(store_->Complete(outs, kT0));
     const auto id = (*c)[0].delivery.id;
     auto r = store_->RetryDelivery("acme", id, kT0 + 10);
@@ -309,12 +305,8 @@ TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
     ASSERT_EQ(c->size(), 1u);
     auto fail_at = [&](TimeMs t) {
-        Outcome o;
-        o.seq = (*c)[0].seq;
-        o.webhook_id = w.id;
-        o.attempt = Attempt{1, t, 1, 500, AttemptError::kHttp, ""};
-        o.state = DeliveryState::kPending;
-        o.next_attempt_at = t + 1;
+        Outcome o =
+            Recorded((*c)[0].seq, w.id, Attempt{1, t, 1, 500, AttemptError::kHttp, ""}, DeliveryState::kPending, t + 1);
         o.auto_disable_after_ms = 10'000;
         std::vector<Outcome> outs{o};
         return *store_->Complete(outs, t);
