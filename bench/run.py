@@ -4,12 +4,13 @@
     python3 bench/run.py                  # every scenario, full size (< 10 minutes on 2 cores)
     python3 bench/run.py --smoke          # every scenario, tiny: checks that the harness works
     python3 bench/run.py --only latency   # one scenario (the raw limit is always measured)
+    python3 bench/run.py --store postgres # the same on PostgreSQL (a throwaway cluster, or --pg URL)
 
 It starts the real `build/hookd serve` (a fresh SQLite file in a temp dir for every
 scenario), a fast loopback sink (`hookd-sink`) and a load driver (`hookd-load`),
 measures "the limit" with a plain signing libcurl client (`hookd-rawclient`) against
 the same sink in the same run, prints a table and writes bench/results/latest.json and
-bench/results/latest.md. Everything runs on 127.0.0.1; every wait is bounded.
+bench/results/latest.md (latest-postgres.* with --store postgres). Everything runs on 127.0.0.1; every wait is bounded.
 
 Exit status: 0 when every scenario ran to the end (whatever the speed), 1 when one
 broke (a tool failed, the API refused a request, deliveries went missing or never
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.parse
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -228,7 +230,8 @@ class Sink:
 
 
 class Hookd:
-    """One `hookd serve` on a fresh SQLite file, with a site, an admin and a publisher token."""
+    """One `hookd serve` on a fresh SQLite file (or PostgreSQL database), with a site, an admin
+    and a publisher token."""
 
     def __init__(self, ctx: "Context", name: str, max_in_flight: int | None = None):
         self.ctx = ctx
@@ -241,9 +244,12 @@ class Hookd:
         env["HOOKD_OPERATOR_TOKEN"] = self.operator
         for k in ("HOOKD_LISTEN", "HOOKD_DB", "HOOKD_API_RATE_LIMIT", "HOOKD_RETRY_SCHEDULE"):
             env.pop(k, None)
-        cmd = [ctx.hookd, "serve", "--listen", "127.0.0.1:0", "--db", "sqlite:" + os.path.join(self.dir, "hookd.db"),
-               "--allow-private-network", "--api-rate-limit", "0", "--retry-schedule", ctx.retry_schedule,
-               "--sqlite-synchronous", ctx.synchronous, "--log-level", "info"]
+        if ctx.store == "postgres":
+            db = ["--db", pg_database(ctx)]
+        else:
+            db = ["--db", "sqlite:" + os.path.join(self.dir, "hookd.db"), "--sqlite-synchronous", ctx.synchronous]
+        cmd = [ctx.hookd, "serve", "--listen", "127.0.0.1:0", *db, "--allow-private-network", "--api-rate-limit", "0",
+               "--retry-schedule", ctx.retry_schedule, "--log-level", "info"]
         if max_in_flight:
             cmd += ["--max-in-flight", str(max_in_flight)]
         self.cmd = cmd
@@ -334,6 +340,17 @@ class Hookd:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def pg_database(ctx: "Context") -> str:
+    """A fresh database on the PostgreSQL server, as a URL for --db."""
+    ctx.databases += 1
+    name = f"hookd_bench_{os.getpid()}_{ctx.databases}"
+    r = subprocess.run(["psql", ctx.pg_admin, "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {name}"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise ScenarioError(f"cannot create a PostgreSQL database: {r.stderr.strip()}")
+    return urllib.parse.urlsplit(ctx.pg_admin)._replace(path="/" + name).geturl()
 
 
 # ---------------------------------------------------------------------------- tools
@@ -431,6 +448,9 @@ class Context:
     synchronous: str
     retry_schedule: str
     profile: bool
+    store: str = "sqlite"
+    pg_admin: str = ""  # PostgreSQL admin URL (store "postgres"): one fresh database per hookd
+    databases: int = 0
     sink: Sink = None
     limit: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
@@ -1045,7 +1065,8 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     os.makedirs(ctx.results_dir, exist_ok=True)
     doc = {"meta": meta, "limit": ctx.limit, "scenarios": ctx.results,
            "targets": [{"target": t, "measured": v, "met": m} for t, v, m in tgt], "errors": errors}
-    with open(os.path.join(ctx.results_dir, "latest.json"), "w") as f:
+    stem = "latest" if ctx.store == "sqlite" else f"latest-{ctx.store}"
+    with open(os.path.join(ctx.results_dir, stem + ".json"), "w") as f:
         json.dump(doc, f, indent=2, ensure_ascii=False)
         f.write("\n")
     md = []
@@ -1053,7 +1074,10 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     mi = meta["machine"]
     md.append(f"- when: {meta['started']} ({meta['durationSeconds']} s)")
     md.append(f"- machine: {mi['nproc']} × {mi['cpuModel']}, {mi['memoryMb']} MB, Linux {mi['kernel']}")
-    md.append(f"- database: SQLite `synchronous={ctx.synchronous}`, {mi['workdirFilesystem']}")
+    if ctx.store == "postgres":
+        md.append(f"- database: PostgreSQL (server on 127.0.0.1, fsync on), {mi['workdirFilesystem']}")
+    else:
+        md.append(f"- database: SQLite `synchronous={ctx.synchronous}`, {mi['workdirFilesystem']}")
     hb = meta.get("hookdBinary", {})
     md.append(f"- hookd: {mi['hookd']} @ {mi['commit']}, binary built {hb.get('built')} "
               f"(sha256 {hb.get('sha256')}); retry schedule `{ctx.retry_schedule}`; concurrency {ctx.concurrency}")
@@ -1087,7 +1111,7 @@ def write_reports(ctx: Context, meta: dict, errors: list):
         for e in errors:
             md.append(f"- {e}")
         md.append("")
-    with open(os.path.join(ctx.results_dir, "latest.md"), "w") as f:
+    with open(os.path.join(ctx.results_dir, stem + ".md"), "w") as f:
         f.write("\n".join(md))
     # Console table.
     print()
@@ -1099,8 +1123,8 @@ def write_reports(ctx: Context, meta: dict, errors: list):
         print()
         for t, v, m in tgt:
             print(f"  {'–  ' if m is None else ('met' if m else 'NOT')}  {t}: {v}")
-    print(f"\nwritten: {os.path.relpath(os.path.join(ctx.results_dir, 'latest.json'), ROOT)}, "
-          f"{os.path.relpath(os.path.join(ctx.results_dir, 'latest.md'), ROOT)}")
+    print(f"\nwritten: {os.path.relpath(os.path.join(ctx.results_dir, stem + '.json'), ROOT)}, "
+          f"{os.path.relpath(os.path.join(ctx.results_dir, stem + '.md'), ROOT)}")
 
 
 # ---------------------------------------------------------------------------- main
@@ -1119,6 +1143,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=64,
                     help="requests in flight: the raw client's and the throughput webhook's maxInFlight")
     ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"], help="SQLite synchronous")
+    ap.add_argument("--store", default="sqlite", choices=["sqlite", "postgres"], help="where hookd keeps its data")
+    ap.add_argument("--pg", default=os.environ.get("HOOKD_TEST_PG_URL", ""),
+                    help="PostgreSQL admin URL for --store postgres (default $HOOKD_TEST_PG_URL, else a "
+                         "throwaway cluster started with scripts/pg.sh)")
     ap.add_argument("--retry-schedule", default="0s,1s,1s,1s,1s")
     ap.add_argument("--profile", action="store_true",
                     help="perf record -g hookd during the main scenarios; reports in the results dir")
@@ -1145,13 +1173,22 @@ def main() -> int:
     ctx = Context(hookd=hookd_copy, bin_dir=os.path.abspath(args.bin_dir), workdir=workdir,
                   results_dir=results_dir, sizes=SMOKE if args.smoke else FULL, smoke=args.smoke,
                   concurrency=args.concurrency, synchronous=args.synchronous, retry_schedule=args.retry_schedule,
-                  profile=args.profile)
+                  profile=args.profile, store=args.store, pg_admin=args.pg)
     os.makedirs(results_dir, exist_ok=True)
+    pg_dir = None
+    if args.store == "postgres" and not ctx.pg_admin:
+        pg_dir = tempfile.mkdtemp(prefix="hookd-bench-pg-", dir=args.workdir)  # not under workdir: postgres must reach it
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "pg.sh"), "start", pg_dir],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            print(f"cannot start PostgreSQL: {r.stderr.strip()}", file=sys.stderr)
+            return 2
+        ctx.pg_admin = r.stdout.strip()
     selected = args.only or SCENARIOS
     started = time.time()
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "command": "python3 bench/run.py " + " ".join(sys.argv[1:]), "smoke": args.smoke,
-            "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
+            "store": args.store, "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
             "scenarios": selected}
     meta["machine"] = machine_info(ctx)
     meta["hookdBinary"] = {"path": os.path.abspath(args.hookd), "sha256": hookd_sha, "built": hookd_mtime}
@@ -1178,6 +1215,9 @@ def main() -> int:
     finally:
         if ctx.sink:
             ctx.sink.stop()
+        if pg_dir:
+            subprocess.run(["bash", os.path.join(ROOT, "scripts", "pg.sh"), "stop", pg_dir], capture_output=True,
+                           timeout=120)
     meta["durationSeconds"] = round(time.time() - started, 1)
     meta["loadAverageAfter"] = os.getloadavg()
     write_reports(ctx, meta, errors)
