@@ -17,19 +17,25 @@ after(async () => {
   for (const f of cleanup.reverse()) { try { await f(); } catch { /* best effort */ } }
 });
 
-test('three nodes share the work; a node killed halfway loses nothing and no delivery overlaps', { skip, timeout: 120000 }, async (t) => {
+/** Three nodes on a fresh database with one master key; stopped after the file's tests. */
+async function startNodes(prefix, { retrySchedule, extraArgs = [] } = {}) {
   const dbUrl = createPgDatabase();
   const masterKey = crypto.randomBytes(32).toString('hex');
   const operatorToken = `op_${crypto.randomBytes(16).toString('hex')}`;
   const nodes = [];
   for (let i = 0; i < 3; i++) {
     const node = await startServer({
-      dbUrl, operatorToken, env: { HOOKD_MASTER_KEY: masterKey }, retrySchedule: '0s,1s,2s,5s',
-      extraArgs: ['--lease', '3s', '--node-id', `n${i}`],
+      dbUrl, operatorToken, env: { HOOKD_MASTER_KEY: masterKey }, retrySchedule,
+      extraArgs: [...extraArgs, '--node-id', `${prefix}${i}`],
     });
     nodes.push(node);
     cleanup.push(() => node.dispose());
   }
+  return nodes;
+}
+
+test('three nodes share the work; a node killed halfway loses nothing and no delivery overlaps', { skip, timeout: 120000 }, async (t) => {
+  const nodes = await startNodes('n', { retrySchedule: '0s,1s,2s,5s', extraArgs: ['--lease', '3s'] });
   // Receiver: detects a webhook-id arriving while the same id is still being answered.
   const open = new Map();
   let overlaps = 0;
@@ -112,15 +118,7 @@ test('migrate --from sqlite --to postgresql copies a deployment, pending deliver
 });
 
 test('a webhook rate limit holds across nodes', { skip, timeout: 60000 }, async (t) => {
-  const dbUrl = createPgDatabase();
-  const masterKey = crypto.randomBytes(32).toString('hex');
-  const operatorToken = `op_${crypto.randomBytes(16).toString('hex')}`;
-  const nodes = [];
-  for (let i = 0; i < 3; i++) {
-    const node = await startServer({ dbUrl, operatorToken, env: { HOOKD_MASTER_KEY: masterKey }, extraArgs: ['--node-id', `r${i}`] });
-    nodes.push(node);
-    cleanup.push(() => node.dispose());
-  }
+  const nodes = await startNodes('r');
   const rx = await startReceiver({ status: 200 });
   cleanup.push(() => rx.close());
   const site = await setupSite(nodes[0]);
