@@ -1129,7 +1129,12 @@ def write_reports(ctx: Context, meta: dict, errors: list):
 
 # ---------------------------------------------------------------------------- main
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")  # so every `finally` stops what it started
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
     ap = argparse.ArgumentParser(description="hookd benchmark harness (issue 7)")
     ap.add_argument("--smoke", action="store_true", help="every scenario, tiny (checks the harness works)")
     ap.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)")
