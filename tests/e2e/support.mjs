@@ -547,7 +547,10 @@ export class Receiver {
 
   #onRequest(req, res) {
     this.concurrent += 1;
-    if (this.concurrent > this.maxConcurrent) this.maxConcurrent = this.concurrent;
+    // The high-water mark is taken after this turn of the event loop: when a client
+    // abandons a request (a timeout) and opens a new one at once, both events can reach
+    // us in one batch with the new request first, though the old one was closed first.
+    setImmediate(() => { if (this.concurrent > this.maxConcurrent) this.maxConcurrent = this.concurrent; });
     const arrivalConcurrency = this.concurrent;
     // 'close' fires once: after the answer is sent or when the client aborts.
     res.on('close', () => { this.concurrent -= 1; });
