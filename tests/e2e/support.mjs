@@ -494,8 +494,9 @@ export function headerHasSignature(header, sigB64) {
  * With {tls: {key, cert}} it serves HTTPS (url() then starts with https://).
  *
  * Concurrency: `concurrent` is the number of requests received and not yet
- * answered or aborted, `maxConcurrent` its highest value so far (each record
- * also carries `concurrentAtArrival`).
+ * answered or aborted, `maxConcurrent` the most open at once so far, known 200 ms
+ * after each arrival (a request the client abandoned within those 200 ms does not
+ * count against the next one); each record also carries `concurrentAtArrival`.
  */
 export async function startReceiver(programSpec = {}, { port = 0, tls } = {}) {
   const r = new Receiver({ tls });
@@ -517,6 +518,7 @@ export class Receiver {
     this.seq = [];
     this.concurrent = 0;
     this.maxConcurrent = 0;
+    this.open = new Set();  // requests not yet answered or abandoned
   }
 
   program(spec = {}) {
@@ -547,13 +549,25 @@ export class Receiver {
 
   #onRequest(req, res) {
     this.concurrent += 1;
-    // The high-water mark is taken after this turn of the event loop: when a client
-    // abandons a request (a timeout) and opens a new one at once, both events can reach
-    // us in one batch with the new request first, though the old one was closed first.
-    setImmediate(() => { if (this.concurrent > this.maxConcurrent) this.maxConcurrent = this.concurrent; });
     const arrivalConcurrency = this.concurrent;
+    // The high-water mark: the requests open when this one arrived, except those the
+    // client abandoned within the next 200 ms. A client that gives up on a request (its
+    // timeout) closes that connection before it opens the next one, but under load we
+    // may see the new request first: that is not two requests open at once. A request
+    // we answer (or that stays open) always counts, so real overlaps are never hidden.
+    const self = { aborted: false };
+    const others = [...this.open];
+    this.open.add(self);
+    setTimeout(() => {
+      const overlapping = others.filter((o) => !o.aborted).length + 1;
+      this.maxConcurrent = Math.max(this.maxConcurrent, overlapping);
+    }, 200).unref();
     // 'close' fires once: after the answer is sent or when the client aborts.
-    res.on('close', () => { this.concurrent -= 1; });
+    res.on('close', () => {
+      this.concurrent -= 1;
+      this.open.delete(self);
+      self.aborted = !res.writableEnded;
+    });
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
