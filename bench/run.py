@@ -421,8 +421,7 @@ class Profiler:
                  ("inclusive time (with callees), by symbol", ["--children", "--sort", "symbol"])]
         with open(out, "w") as f:
             for title, opts in views:
-                r = subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--percent-limit", "1.5", "-g", "none",
-                                    "--width", "160"]
+                r = subprocess.run(["perf", "report", "-i", self.data, "--stdio", "--percent-limit", "1.5", "-g", "none"]
                                    + opts, capture_output=True, text=True, timeout=300)
                 f.write(f"# {title}\n")
                 for line in r.stdout.splitlines():
@@ -719,7 +718,7 @@ def sc_isolation(ctx: Context):
             specs += [{"url": ctx.sink.url(hang + i, f"/iso/{i}")} for i in range(healthy)]
             hk.create_webhooks(specs)
             r = deliver_run(ctx, "isolation", hk, events, healthy * events,
-                            profile_name=("isolation" if hang else None), timeout=60)
+                            profile_name=("isolation" if hang else "isolation-control"), timeout=60)
             r.pop("duplicates", None)
             r["webhooks"], r["hanging"] = n_hooks, hang
             r["held"] = ctx.sink.stats()["heldTotal"]

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config ca-certificates ccache
       libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
       libcurl4-openssl-dev libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
-      libcli11-dev libexpected-dev libgtest-dev googletest libbenchmark-dev)
+      libcli11-dev libexpected-dev libmimalloc-dev libgtest-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(nodejs npm chromium openssl curl sqlite3 postgresql-15 util-linux clang libclang-rt-14-dev python3)
 fi

@@ -2,14 +2,33 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+
+#ifdef HOOKD_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include "app/config.hpp"
 #include "cli/commands.hpp"
 
+namespace {
+
+// Which malloc serves the process (shown by --version; see the HOOKD_MIMALLOC build option).
+std::string Allocator() {
+#ifdef HOOKD_WITH_MIMALLOC
+    const int v = mi_version();  // e.g. 209
+    return "mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10);
+#else
+    return "system malloc";
+#endif
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     using namespace hookd;
     CLI::App app{"hookd " HOOKD_VERSION " - durable, signed webhook delivery", "hookd"};
-    app.set_version_flag("--version", "hookd " HOOKD_VERSION);
+    app.set_version_flag("--version", "hookd " HOOKD_VERSION " (" + Allocator() + ")");
     app.require_subcommand(1);
 
     app::ServeFlags flags;

@@ -404,7 +404,7 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
     ++hs.in_flight;
     flights.emplace(tag, std::move(f));
     in_flight_count = static_cast<std::int64_t>(flights.size());
-    http.Start(*req, w.timeout_ms, tag);
+    http.Start(std::move(*req), w.timeout_ms, tag);
 }
 
 void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
@@ -528,7 +528,9 @@ void Dispatcher::Impl::Record() {
 
 int Dispatcher::Impl::WaitMs(TimeMs now) const {
     if (stopping) return 50;
-    TimeMs until = next_claim_at;
+    // A full buffer claims nothing (ClaimDue returns at once): wait for completions instead
+    // of spinning on a claim time in the past.
+    TimeMs until = buffered < opt.claim_batch ? next_claim_at : now + opt.poll_interval_ms;
     if (next_start_at != INT64_MAX) until = std::min(until, next_start_at);
     if (!round_robin.empty() && static_cast<int>(flights.size()) < opt.global_max_in_flight &&
         next_start_at == INT64_MAX) {

@@ -205,7 +205,7 @@ HttpClient::~HttpClient() {
 
 std::size_t HttpClient::in_flight() const { return impl_->active.size(); }
 
-void HttpClient::Start(const wire::Request& request, int timeout_ms, std::uint64_t tag) {
+void HttpClient::Start(wire::Request&& request, int timeout_ms, std::uint64_t tag) {
     CURL* easy;
     if (!impl_->idle.empty()) {
         easy = impl_->idle.back();
@@ -235,7 +235,7 @@ void HttpClient::Start(const wire::Request& request, int timeout_ms, std::uint64
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
     if (request.method == HttpMethod::kPost) {
-        t->body = request.body;
+        t->body = std::move(request.body);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.c_str());
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->body.size()));
         curl_easy_setopt(easy, CURLOPT_POST, 1L);

@@ -37,7 +37,7 @@ public:
     HttpClient& operator=(const HttpClient&) = delete;
 
     //! Starts a transfer; its result comes out of Poll() with the same tag.
-    void Start(const wire::Request& request, int timeout_ms, std::uint64_t tag);
+    void Start(wire::Request&& request, int timeout_ms, std::uint64_t tag);
     //! Drives transfers for up to `timeout_ms` (returns early on progress or Wakeup())
     //! and appends finished transfers to `done`.
     void Poll(int timeout_ms, std::vector<HttpResult>& done);
