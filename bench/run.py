@@ -717,7 +717,9 @@ def sc_isolation(ctx: Context):
             specs = [{"url": ctx.sink.url(i, f"/hang/{i}"), "timeout_ms": 2000} for i in range(hang)]
             specs += [{"url": ctx.sink.url(hang + i, f"/iso/{i}")} for i in range(healthy)]
             hk.create_webhooks(specs)
-            r = deliver_run(ctx, "isolation", hk, events, healthy * events,
+            # Batches of 1000 deliveries, as in the throughput scenario (1000 events × 1 webhook),
+            # so ingest overlaps delivery the same way: 10 events × 100 webhooks per request.
+            r = deliver_run(ctx, "isolation", hk, events, healthy * events, batch=max(1, 1000 // n_hooks),
                             profile_name=("isolation" if hang else "isolation-control"), timeout=60)
             r.pop("duplicates", None)
             r["webhooks"], r["hanging"] = n_hooks, hang

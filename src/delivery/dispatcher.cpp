@@ -39,6 +39,7 @@ struct InFlight {
     std::shared_ptr<const Webhook> hook;
     TimeMs started_at = 0;
     std::shared_ptr<std::promise<Result<TestResult>>> test;  // set for test messages
+    bool busy = false;  // counted in Impl::busy (younger than slow_after_ms)
 };
 
 //! Outcomes on their way to the store, with the test messages waiting for them.
@@ -92,6 +93,8 @@ struct Dispatcher::Impl {
     std::unordered_map<std::string, HookState> hooks;
     std::deque<std::string> round_robin;
     std::unordered_map<std::uint64_t, InFlight> flights;
+    int busy = 0;                                        // flights younger than slow_after_ms
+    std::deque<std::pair<TimeMs, std::uint64_t>> starts;  // (started_at, tag) of busy flights, oldest first
     std::unordered_set<std::int64_t> held;  // seqs claimed and not yet completed
     std::uint64_t next_tag = 1;
     int buffered = 0;
@@ -128,6 +131,10 @@ struct Dispatcher::Impl {
     void Finish(const HttpResult& r, TimeMs now);
     void Flush();
     void Record();
+    void AgeFlights(TimeMs now);
+    [[nodiscard]] bool Room() const {
+        return static_cast<int>(flights.size()) < opt.global_max_in_flight && busy < opt.busy_max_in_flight;
+    }
     [[nodiscard]] bool RecorderBehind() const { return unrecorded > 4 * opt.global_max_in_flight; }
     int WaitMs(TimeMs now) const;
 };
@@ -203,6 +210,7 @@ void Dispatcher::Impl::Run() {
             if (flights.empty() || now >= drain_deadline) break;
         }
         TakeControl();
+        AgeFlights(now);
         if (!stopping && (woken.exchange(false) || now >= next_claim_at)) ClaimDue(now);
         if (!stopping && !RecorderBehind()) StartReady(now);
         metrics.SetInFlight(static_cast<std::int64_t>(flights.size()));
@@ -328,7 +336,7 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
 void Dispatcher::Impl::StartReady(TimeMs now) {
     next_start_at = INT64_MAX;
     std::size_t passes = round_robin.size();
-    while (passes-- > 0 && static_cast<int>(flights.size()) < opt.global_max_in_flight) {
+    while (passes-- > 0 && Room()) {
         std::string id = std::move(round_robin.front());
         round_robin.pop_front();
         auto it = hooks.find(id);
@@ -402,6 +410,11 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
         return;
     }
     ++hs.in_flight;
+    if (!f.test) {
+        f.busy = true;
+        ++busy;
+        starts.emplace_back(now, tag);
+    }
     flights.emplace(tag, std::move(f));
     in_flight_count = static_cast<std::int64_t>(flights.size());
     http.Start(std::move(*req), w.timeout_ms, tag);
@@ -412,6 +425,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
     if (it == flights.end()) return;
     InFlight f = std::move(it->second);
     flights.erase(it);
+    if (f.busy) --busy;
     in_flight_count = static_cast<std::int64_t>(flights.size());
     const Webhook& w = *f.hook;
     if (!f.test) {
@@ -526,16 +540,29 @@ void Dispatcher::Impl::Record() {
     }
 }
 
+void Dispatcher::Impl::AgeFlights(TimeMs now) {
+    while (!starts.empty() && starts.front().first + opt.slow_after_ms <= now) {
+        if (auto it = flights.find(starts.front().second); it != flights.end() && it->second.busy) {
+            it->second.busy = false;
+            --busy;
+        }
+        starts.pop_front();
+    }
+}
+
 int Dispatcher::Impl::WaitMs(TimeMs now) const {
     if (stopping) return 50;
     // A full buffer claims nothing (ClaimDue returns at once): wait for completions instead
     // of spinning on a claim time in the past.
     TimeMs until = buffered < opt.claim_batch ? next_claim_at : now + opt.poll_interval_ms;
     if (next_start_at != INT64_MAX) until = std::min(until, next_start_at);
-    if (!round_robin.empty() && static_cast<int>(flights.size()) < opt.global_max_in_flight &&
-        next_start_at == INT64_MAX) {
+    if (!round_robin.empty() && Room() && next_start_at == INT64_MAX) {
         // Ready work exists but every webhook is at its limit: wait for a completion.
         until = std::min(until, now + opt.poll_interval_ms);
+    }
+    if (!round_robin.empty() && busy >= opt.busy_max_in_flight && !starts.empty()) {
+        // The busy window is full: the oldest request leaves it at this time, if still unanswered.
+        until = std::min(until, starts.front().first + opt.slow_after_ms);
     }
     const TimeMs wait = until - now;
     return static_cast<int>(std::clamp<TimeMs>(wait, 0, opt.poll_interval_ms));

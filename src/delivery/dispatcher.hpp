@@ -6,6 +6,15 @@
 // overall; ready deliveries are started round-robin across webhooks, so a slow or
 // failing receiver never holds the others back. Optional per-webhook rate limits
 // (token bucket) and Retry-After on 429/503 slow only that webhook.
+//
+// Of the global limit, only `busy_max_in_flight` may be requests younger than
+// `slow_after_ms`. Fast receivers answer within that time, so they share a window of
+// that size: beyond ~128 requests in flight on two cores, each request costs more CPU
+// (libcurl, the kernel) and nothing is gained (docs/benchmarks.md). A request still
+// unanswered after `slow_after_ms` (a slow or hanging receiver, a distant one) leaves the
+// window and holds only a slot of the global limit, so receivers that hang until their
+// timeout cannot take the window from the healthy ones. Slow receivers can still be
+// started at busy_max_in_flight / slow_after_ms (6,400/s) up to the global limit.
 #include <future>
 #include <memory>
 #include <string>
@@ -22,6 +31,8 @@ struct DispatcherOptions {
     std::string node_id = "local";             //!< lease owner name
     bool sole_node = true;                     //!< embedded store: at start, every lease is ours to resume
     int global_max_in_flight = 512;            //!< concurrent requests overall
+    int busy_max_in_flight = 64;               //!< of those, requests younger than slow_after_ms
+    DurationMs slow_after_ms = 10;             //!< a request unanswered this long no longer counts as busy
     int claim_batch = 512;                     //!< deliveries claimed per store round trip
     DurationMs lease_ms = 30'000;              //!< a claim not renewed by then is due again (renewed every third)
     DurationMs poll_interval_ms = 1'000;       //!< store poll when idle (new work also wakes it)

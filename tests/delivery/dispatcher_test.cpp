@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/signature.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/receiver.hpp"
@@ -26,11 +28,13 @@ protected:
         if (dispatcher_) dispatcher_->Stop(1000);
     }
 
-    void StartDispatcher(std::string schedule = "0s,200ms,200ms", bool allow_private = true) {
+    void StartDispatcher(std::string schedule = "0s,200ms,200ms", bool allow_private = true,
+                         const std::function<void(DispatcherOptions&)>& tweak = {}) {
         DispatcherOptions o;
         o.schedule = *RetrySchedule::Parse(schedule);
         o.policy = AddressPolicy(allow_private, {});
         o.poll_interval_ms = 50;
+        if (tweak) tweak(o);
         dispatcher_ = std::make_unique<Dispatcher>(*store_, metrics_, clock_, [] { return 0.5; }, o);
         dispatcher_->Start();
     }
@@ -214,6 +218,38 @@ TEST_F(DispatcherTest, HangingReceiverDoesNotDelayHealthyOnes) {
     // The hanging one never has more than its max in flight (8) at once.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     EXPECT_LE(hanging.Count(), slow.max_in_flight);
+}
+
+TEST_F(DispatcherTest, BusyWindowBoundsRequestsInFlight) {
+    Receiver rx([](int) { return std::pair{200, 50}; });
+    AddWebhook(rx.Url());  // max_in_flight 8
+    StartDispatcher("0s,10s", true, [](DispatcherOptions& o) {
+        o.busy_max_in_flight = 2;
+        o.slow_after_ms = 10'000;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    Publish(10);
+    ASSERT_TRUE(rx.WaitFor(10, 5000));
+    // Two at a time, 50 ms each: the tenth starts after four rounds (8 at a time: one round).
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(190));
+}
+
+TEST_F(DispatcherTest, SlowRequestsLeaveTheBusyWindow) {
+    Receiver slow_rx([](int) { return std::pair{200, 1500}; });
+    Receiver fast_rx;
+    auto slow = AddWebhook(slow_rx.Url());
+    AddWebhook(fast_rx.Url());
+    StartDispatcher("0s,10s", true, [](DispatcherOptions& o) {
+        o.busy_max_in_flight = 2;
+        o.slow_after_ms = 50;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    Publish(20);
+    // The slow receiver's requests fill the window, then leave it after 50 ms (holding only
+    // their webhook's 8 slots): the fast receiver gets all 20 long before any slow answer.
+    ASSERT_TRUE(fast_rx.WaitFor(20, 5000));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1400));
+    EXPECT_LE(slow_rx.Count(), slow.max_in_flight);
 }
 
 TEST_F(DispatcherTest, TestMessageReturnsTheAttempt) {
