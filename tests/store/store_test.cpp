@@ -326,6 +326,36 @@ TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     EXPECT_TRUE(fail_at(kT0 + 20'000).empty());
 }
 
+TEST_P(StoreTest, ASuccessStopsTheFailureClockAlsoAfterARestart) {
+    auto w = MakeWebhook("acme", {});
+    std::vector<ChangeEvent> events;
+    for (int i = 1; i <= 5; ++i) events.push_back(Event(EventType::kCreate, "Room", std::to_string(i)));
+    ASSERT_TRUE(store_->Ingest("acme", events, std::nullopt, kT0));
+    std::vector<std::int64_t> seqs;
+    auto claimed = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_TRUE(claimed);
+    for (const auto& c : *claimed) seqs.push_back(c.seq);
+    ASSERT_EQ(seqs.size(), 5u);
+    std::size_t next = 0;  // one delivery per outcome
+    auto record = [&](TimeMs t, int status) {
+        const bool ok = status == 200;
+        Outcome o = Recorded(seqs.at(next++), w.id,
+                             Attempt{1, t, 1, status, ok ? AttemptError::kNone : AttemptError::kHttp, ""},
+                             ok ? DeliveryState::kSucceeded : DeliveryState::kFailed);
+        o.auto_disable_after_ms = 10'000;
+        std::vector<Outcome> outs{o};
+        return *store_->Complete(outs, t);
+    };
+    EXPECT_TRUE(record(kT0, 500).empty());  // the failure clock starts
+    store_.reset();
+    store_ = Open(std::string(32, 'k'));  // a restart in the middle of the streak
+    ASSERT_TRUE(store_);
+    EXPECT_TRUE(record(kT0 + 5'000, 200).empty());   // stops it
+    EXPECT_TRUE(record(kT0 + 10'000, 500).empty());  // a new streak, not 10 s of failures
+    EXPECT_TRUE(record(kT0 + 19'999, 500).empty());
+    EXPECT_EQ(record(kT0 + 20'000, 500).size(), 1u);
+}
+
 TEST_P(StoreTest, AuditLogIsPerSite) {
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "acme", kT0, "tok_1", "webhook.create", "wh_1", "{}"}));
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "other", kT0, "tok_2", "webhook.delete", "wh_2", "{}"}));

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "store/common/rows.hpp"
 #include "store/sqlite/checkpointer.hpp"
@@ -85,6 +86,12 @@ public:
         if (auto r = Run(w_, "UPDATE deliveries SET lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL");
             !r) {
             return r;
+        }
+        auto failing = w_.Prepare("SELECT id FROM webhooks WHERE failing_since IS NOT NULL");
+        if (!failing) return Fail(failing.error());
+        {
+            Stmt s(*failing);
+            while (s.Step() == SQLITE_ROW) failing_.insert(s.Text(0));
         }
         auto off = w_.Prepare("SELECT id FROM webhooks WHERE enabled = 0");
         if (!off) return Fail(off.error());
@@ -483,7 +490,8 @@ public:
         std::lock_guard lock(wmu_);
         RelaxedSync relaxed(w_, full_sync_);
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
-        auto r = RecordOutcomes(outcomes, now, disabled);
+        FailureClocks clocks;
+        auto r = RecordOutcomes(outcomes, now, disabled, clocks);
         if (r) r = w_.Exec("COMMIT");
         if (!r) {
             (void)w_.Exec("ROLLBACK");
@@ -491,6 +499,8 @@ public:
             // deliveries are sent again (at-least-once).
             return Fail(r.error());
         }
+        for (auto& id : clocks.started) failing_.insert(std::move(id));
+        for (const auto& id : clocks.cleared) failing_.erase(id);
         std::lock_guard qlock(qmu_);
         for (const auto& o : outcomes) {
             queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
@@ -630,10 +640,18 @@ private:
         return n;
     }
 
+    // Failure clocks a Complete call started or cleared: applied to failing_ once committed.
+    struct FailureClocks {
+        std::vector<std::string> started;
+        std::vector<std::string> cleared;
+    };
+
     // The attempts and new states of one Complete call, inside its transaction; wmu_ held.
     // A webhook's failure clock (failing_since) is updated once per call, from its last
     // outcome: cleared by a success, else set at the first failure after the last success.
-    Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::vector<WebhookId>& disabled) {
+    // Healthy webhooks (not in failing_) need no write at all for a success.
+    Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::vector<WebhookId>& disabled,
+                          FailureClocks& clocks) {
         struct HookOutcome {
             bool last_ok = false;
             bool any_ok = false;
@@ -675,12 +693,19 @@ private:
         for (const auto& [id, h] : hooks) {
             Status r;
             if (h.last_ok) {
-                r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL", id);
-            } else if (h.any_ok) {
-                r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ?", *h.first_failure, id);
+                if (failing_.contains(id)) {
+                    r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+                            id);
+                    clocks.cleared.push_back(id);
+                }
             } else {
-                r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
-                        *h.first_failure, id);
+                if (h.any_ok) {
+                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ?", *h.first_failure, id);
+                } else {
+                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+                            *h.first_failure, id);
+                }
+                clocks.started.push_back(id);
             }
             if (!r) return r;
             if (h.reason) {
@@ -869,6 +894,9 @@ private:
     Db c_;
     std::mutex qmu_;  // guards queue_; taken after wmu_ when both are held
     DueQueue queue_;
+    // Webhooks whose failing_since may be set (guarded by wmu_): only outcomes set it, so a
+    // success of any other webhook writes nothing to the webhooks table.
+    std::unordered_set<std::string> failing_;
     std::mutex match_mu_;
     std::unordered_map<SiteId, std::shared_ptr<const std::vector<MatchInfo>>> match_cache_;
 
