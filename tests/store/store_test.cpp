@@ -356,6 +356,42 @@ TEST_P(StoreTest, ASuccessStopsTheFailureClockAlsoAfterARestart) {
     EXPECT_EQ(record(kT0 + 20'000, 500).size(), 1u);
 }
 
+// A claim returns the delivery as recorded, whether the store still had it in memory from
+// the ingest (SQLite) or read it back (after a restart, or on PostgreSQL).
+TEST_P(StoreTest, ClaimReturnsTheDeliveryAsRecordedFreshOrAfterARestart) {
+    auto w = MakeWebhook("acme", {});
+    auto check = [&](const Claimed& c) {
+        auto d = store_->GetDelivery("acme", c.delivery.id);
+        ASSERT_TRUE(d) << c.delivery.id.str();
+        EXPECT_EQ(c.delivery.site, "acme");
+        EXPECT_EQ(c.delivery.webhook_id, w.id);
+        EXPECT_EQ(c.delivery.event_id, d->event_id);
+        EXPECT_EQ(c.delivery.type, d->type);
+        EXPECT_EQ(c.delivery.entity, d->entity);
+        EXPECT_EQ(c.delivery.entity_id.text, d->entity_id.text);
+        EXPECT_EQ(c.delivery.entity_id.is_number, d->entity_id.is_number);
+        EXPECT_EQ(c.delivery.created_at, d->created_at);
+        EXPECT_EQ(c.delivery.attempt_count, 0);
+    };
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kUpdate, "Room", "7")}, std::nullopt, kT0));
+    auto fresh = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_TRUE(fresh);
+    ASSERT_EQ(fresh->size(), 1u);
+    check((*fresh)[0]);
+    EXPECT_EQ((*fresh)[0].delivery.entity_id.text, "7");
+
+    ChangeEvent named = Event(EventType::kDelete, "Agreement", "a-12");
+    named.entity_id.is_number = false;
+    ASSERT_TRUE(store_->Ingest("acme", {named}, std::nullopt, kT0 + 1));
+    store_.reset();
+    store_ = Open(std::string(32, 'k'));
+    ASSERT_TRUE(store_);
+    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10, {});  // the first one's lease ran out too
+    ASSERT_TRUE(read);
+    ASSERT_GE(read->size(), 1u);
+    for (const auto& c : *read) check(c);
+}
+
 TEST_P(StoreTest, AuditLogIsPerSite) {
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "acme", kT0, "tok_1", "webhook.create", "wh_1", "{}"}));
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "other", kT0, "tok_2", "webhook.delete", "wh_2", "{}"}));
