@@ -477,6 +477,13 @@ public:
                 "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
                 "created_at FROM deliveries WHERE seq = ? AND state = 0");
             if (!st) return Fail(st.error());
+            // One read transaction for all the rows: each one starts by dropping the page
+            // cache if another connection wrote since, which is almost always the case.
+            if (auto r = Run(c_, "BEGIN"); !r) return Fail(r.error());
+            struct End {
+                SqliteStore& self;
+                ~End() { (void)self.Run(self.c_, "COMMIT"); }
+            } end{*this};
             for (auto i : misses) {
                 Stmt s(*st);
                 s.BindAll(out[i].seq);
