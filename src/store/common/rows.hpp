@@ -135,20 +135,29 @@ Claimed ReadClaimed(const Row& s) {
     return c;
 }
 
-//! A test message's delivery (its seq is set once inserted).
-inline Claimed NewTestDelivery(const Webhook& w, EventType type, std::string_view entity, const EntityId& entity_id,
-                               TimeMs now) {
+//! A delivery just created, as a claim returns it (no attempt yet); its seq is set once inserted.
+inline Claimed NewClaimed(DeliveryId id, const SiteId& site, const WebhookId& webhook, const EventId& event,
+                          EventType type, std::string_view entity, const EntityId& entity_id, TimeMs now) {
     Claimed c;
     Delivery& d = c.delivery;
-    d.id = NewTypedId<DeliveryId>(kDeliveryPrefix);
-    d.site = w.site;
-    d.webhook_id = w.id;
-    d.event_id = NewTypedId<EventId>(kEventPrefix);
+    d.id = std::move(id);
+    d.site = site;
+    d.webhook_id = webhook;
+    d.event_id = event;
     d.type = type;
     d.entity = std::string(entity);
     d.entity_id = entity_id;
-    d.created_at = d.updated_at = now;
-    d.test = true;
+    d.created_at = now;
+    return c;
+}
+
+//! A test message's delivery (its seq is set once inserted).
+inline Claimed NewTestDelivery(const Webhook& w, EventType type, std::string_view entity, const EntityId& entity_id,
+                               TimeMs now) {
+    Claimed c = NewClaimed(NewTypedId<DeliveryId>(kDeliveryPrefix), w.site, w.id, NewTypedId<EventId>(kEventPrefix),
+                           type, entity, entity_id, now);
+    c.delivery.updated_at = now;
+    c.delivery.test = true;
     return c;
 }
 
