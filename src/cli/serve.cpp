@@ -200,6 +200,12 @@ int Serve(const app::ServeSettings& s) {
     api.SetFallback(ui::ServeAdmin);
 
     (*store)->OnNewWork([&dispatcher] { dispatcher.Wake(); });
+    // Destroyed before the dispatcher: from then on the store's listener thread never
+    // calls into it (OnNewWork(nullptr) waits for a call under way).
+    struct Unsubscribe {
+        store::Store& store;
+        ~Unsubscribe() { store.OnNewWork(nullptr); }
+    } unsubscribe{**store};
 
     api::HttpServerOptions hopt;
     hopt.host = s.host;

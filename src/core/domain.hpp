@@ -13,6 +13,9 @@
 
 namespace hookd {
 
+// The numeric values of these enums are stored in the database (both stores) and written
+// into SQL; they are part of the on-disk format: never renumber, only append.
+
 enum class EventType : std::uint8_t { kCreate = 0, kUpdate = 1, kDelete = 2, kArchive = 3 };
 inline constexpr std::array<EventType, 4> kAllEventTypes = {EventType::kCreate, EventType::kUpdate,
                                                             EventType::kDelete, EventType::kArchive};
@@ -24,11 +27,11 @@ inline constexpr std::array<EventType, 4> kAllEventTypes = {EventType::kCreate, 
 using EventMask = std::uint8_t;
 [[nodiscard]] constexpr EventMask Bit(EventType t) { return static_cast<EventMask>(1u << static_cast<unsigned>(t)); }
 
-enum class HttpMethod : std::uint8_t { kGet, kPost };
+enum class HttpMethod : std::uint8_t { kGet = 0, kPost = 1 };
 [[nodiscard]] std::string_view ToString(HttpMethod m);
 [[nodiscard]] std::optional<HttpMethod> ParseMethod(std::string_view s);
 
-enum class Ordering : std::uint8_t { kNone, kEntity };
+enum class Ordering : std::uint8_t { kNone = 0, kEntity = 1 };
 [[nodiscard]] std::string_view ToString(Ordering o);
 [[nodiscard]] std::optional<Ordering> ParseOrdering(std::string_view s);
 
@@ -63,6 +66,9 @@ struct Webhook {
     std::optional<TimeMs> disabled_at;
     TimeMs created_at = 0;
     TimeMs updated_at = 0;
+    //! Incremented by every change of the stored webhook; an update applies only to the
+    //! version it was made from (see Store::UpdateWebhook).
+    std::int64_t version = 0;
 
     //! Whether a change event of this type and entity is owed to this webhook.
     [[nodiscard]] bool Matches(EventType type, std::string_view entity) const;
@@ -79,12 +85,15 @@ struct ChangeEvent {
     TimeMs created_at = 0;
 };
 
-enum class DeliveryState : std::uint8_t { kPending, kSucceeded, kFailed, kCancelled };
+//! Stored as 0..3; the SQL of both stores names them by these values (`state = 0` is pending).
+enum class DeliveryState : std::uint8_t { kPending = 0, kSucceeded = 1, kFailed = 2, kCancelled = 3 };
 [[nodiscard]] std::string_view ToString(DeliveryState s);
 [[nodiscard]] std::optional<DeliveryState> ParseDeliveryState(std::string_view s);
 
 //! Why an attempt failed without (or despite) an HTTP status.
-enum class AttemptError : std::uint8_t { kNone, kTimeout, kConnect, kDns, kTls, kBlocked, kTooLarge, kHttp, kOther };
+enum class AttemptError : std::uint8_t {
+    kNone = 0, kTimeout = 1, kConnect = 2, kDns = 3, kTls = 4, kBlocked = 5, kTooLarge = 6, kHttp = 7, kOther = 8
+};
 [[nodiscard]] std::string_view ToString(AttemptError e);
 
 struct Attempt {

@@ -32,6 +32,9 @@ struct HookState {
     TimeMs paused_until = 0;   // Retry-After from a 429/503
     bool queued = false;       // in the round-robin list
     bool skipped = false;      // left out of the last claim because its buffer was full
+    // Disabled here (410 Gone) at this stored version, before the store has recorded it:
+    // a reload that still shows this version keeps it disabled.
+    std::optional<std::int64_t> disabled_at_version;
 };
 
 struct InFlight {
@@ -96,6 +99,7 @@ struct Dispatcher::Impl {
     int busy = 0;                                        // flights younger than slow_after_ms
     std::deque<std::pair<TimeMs, std::uint64_t>> starts;  // (started_at, tag) of busy flights, oldest first
     std::unordered_set<std::int64_t> held;  // seqs claimed and not yet completed
+    std::vector<std::int64_t> to_release;   // claims handed back unsent (webhook disabled or deleted)
     std::uint64_t next_tag = 1;
     int buffered = 0;
     TimeMs next_claim_at = 0;
@@ -131,6 +135,8 @@ struct Dispatcher::Impl {
     void Finish(const HttpResult& r, TimeMs now);
     void Flush();
     void Record();
+    void ReleaseUnsent(TimeMs now);
+    void DisableHere(HookState& hs, std::string reason, TimeMs now);
     void AgeFlights(TimeMs now);
     [[nodiscard]] bool Room() const {
         return static_cast<int>(flights.size()) < opt.global_max_in_flight && busy < opt.busy_max_in_flight;
@@ -213,6 +219,7 @@ void Dispatcher::Impl::Run() {
         AgeFlights(now);
         if (!stopping && (woken.exchange(false) || now >= next_claim_at)) ClaimDue(now);
         if (!stopping && !RecorderBehind()) StartReady(now);
+        ReleaseUnsent(now);
         metrics.SetInFlight(static_cast<std::int64_t>(flights.size()));
         done.clear();
         http.Poll(WaitMs(now), done);
@@ -253,10 +260,13 @@ void Dispatcher::Impl::TakeControl() {
         new_tests.swap(tests);
         inval.swap(invalidated);
     }
-    for (const auto& id : inval) {
-        if (auto it = hooks.find(id.str()); it != hooks.end()) it->second.loaded_at = 0;
-    }
     const TimeMs now = clock.Now();
+    for (const auto& id : inval) {
+        if (auto it = hooks.find(id.str()); it != hooks.end()) {
+            it->second.loaded_at = 0;
+            (void)LoadHook(id, now);  // a webhook enabled again is claimed for at once
+        }
+    }
     for (auto& t : new_tests) {
         HookState scratch;
         scratch.hook = std::make_shared<const Webhook>(std::move(t.hook));
@@ -274,7 +284,10 @@ HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
                 return nullptr;
             }
             if (!hs.hook) return nullptr;
+        } else if (hs.disabled_at_version && w->version == *hs.disabled_at_version) {
+            // Our own 410 disable is not recorded yet: stay disabled.
         } else {
+            hs.disabled_at_version.reset();
             if (!hs.hook || hs.hook->rate_limit_per_second != w->rate_limit_per_second) {
                 hs.tokens = w->rate_limit_per_second.value_or(0);
                 hs.refilled_at = now;
@@ -292,6 +305,9 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
     // Webhooks with a full buffer are skipped so one backlog cannot fill the claim.
     std::vector<WebhookId> skip;
     for (auto& [id, hs] : hooks) {
+        // A disabled webhook is not claimed for, so nothing else would reload it: look
+        // again once its cached copy is stale (enabled again on another node, say).
+        if (hs.hook && !hs.hook->enabled && now - hs.loaded_at > kWebhookCacheTtlMs) (void)LoadHook(WebhookId(id), now);
         const int cap = hs.hook ? hs.hook->max_in_flight * 4 : 32;
         const bool full = static_cast<int>(hs.ready.size()) + hs.in_flight >= cap;
         if (full || (hs.hook && !hs.hook->enabled) || hs.paused_until > now) {
@@ -347,9 +363,11 @@ void Dispatcher::Impl::StartReady(TimeMs now) {
             continue;
         }
         if (!hs.hook || !hs.hook->enabled) {
-            // Deleted or disabled since the claim: give the leases back.
+            // Deleted or disabled since the claim: nothing more is sent; the claims go
+            // back to the store, pending (a disabled webhook's deliveries wait for it).
             while (!hs.ready.empty()) {
                 held.erase(hs.ready.front().seq);
+                to_release.push_back(hs.ready.front().seq);
                 hs.ready.pop_front();
                 --buffered;
             }
@@ -399,6 +417,7 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
                            now / 1000);
     const std::uint64_t tag = next_tag++;
     InFlight f{std::move(claimed), hs.hook, now, std::move(test)};
+    ++hs.in_flight;  // Finish gives it back, on every path
     if (!req) {
         // Cannot happen for a validated URL; record it as a failed attempt.
         HttpResult r;
@@ -409,7 +428,6 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
         Finish(r, now);
         return;
     }
-    ++hs.in_flight;
     if (!f.test) {
         f.busy = true;
         ++busy;
@@ -465,7 +483,11 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
         final_state = 2;
     } else {
         if (r.status == 410) {
+            // Disabled at once: nothing more is started for it from this moment, and this
+            // delivery stays pending (with its next retry time) like the others, until
+            // the webhook is enabled again.
             o.disable_webhook_reason = "the receiver answered 410 Gone";
+            if (auto h = hooks.find(w.id.str()); h != hooks.end()) DisableHere(h->second, *o.disable_webhook_reason, now);
             spdlog::warn("webhook {} disabled: receiver answered 410 Gone", w.id.str());
         }
         std::optional<DurationMs> retry_after;
@@ -480,7 +502,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
             }
         }
         o.auto_disable_after_ms = opt.auto_disable_after_ms;
-        auto delay = o.disable_webhook_reason ? std::nullopt : opt.schedule.NextDelay(a.number, random, retry_after);
+        auto delay = opt.schedule.NextDelay(a.number, random, retry_after);
         if (delay) {
             o.state = DeliveryState::kPending;
             o.next_attempt_at = now + *delay;
@@ -538,6 +560,26 @@ void Dispatcher::Impl::Record() {
         woken = true;
         http.Wakeup();
     }
+}
+
+void Dispatcher::Impl::DisableHere(HookState& hs, std::string reason, TimeMs now) {
+    if (!hs.hook || !hs.hook->enabled) return;
+    auto copy = std::make_shared<Webhook>(*hs.hook);
+    copy->enabled = false;
+    copy->disabled_reason = std::move(reason);
+    copy->disabled_at = now;
+    hs.disabled_at_version = hs.hook->version;
+    hs.hook = std::move(copy);
+    hs.loaded_at = now;
+}
+
+void Dispatcher::Impl::ReleaseUnsent(TimeMs now) {
+    if (to_release.empty()) return;
+    if (auto r = store.ReleaseClaims(opt.node_id, to_release, now); !r) {
+        // Their leases run out instead (renewals stopped with the hand-back).
+        spdlog::warn("handing back {} claims failed: {}", to_release.size(), r.error().message);
+    }
+    to_release.clear();
 }
 
 void Dispatcher::Impl::AgeFlights(TimeMs now) {

@@ -20,7 +20,8 @@
 
 namespace hookd::store {
 
-enum class Role : std::uint8_t { kOperator, kAdmin, kPublisher };
+//! Stored as 0..2 (on-disk format: never renumber).
+enum class Role : std::uint8_t { kOperator = 0, kAdmin = 1, kPublisher = 2 };
 [[nodiscard]] std::string_view ToString(Role r);
 [[nodiscard]] std::optional<Role> ParseRole(std::string_view s);
 
@@ -166,8 +167,14 @@ public:
     virtual Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
     //! Extends the leases `node` holds on `seqs` to `until` (deliveries in flight or buffered).
     virtual Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) = 0;
-    //! Registers a callback run when another process commits new work (PostgreSQL
-    //! LISTEN/NOTIFY). The embedded store has no other writers and never calls it.
+    //! Gives back claims `node` holds on `seqs` without an attempt (the webhook was disabled
+    //! or deleted since the claim): they are pending and due at `now` again, claimable as
+    //! soon as their webhook is. Deliveries no longer pending or no longer held are left alone.
+    virtual Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) = 0;
+    //! Registers a callback run (on a thread of the store's) when another process commits
+    //! new work (PostgreSQL LISTEN/NOTIFY). An empty function unsubscribes: once that call
+    //! returns, the previous callback is never run again, so its owner may be destroyed.
+    //! The embedded store has no other writers and never calls it.
     virtual void OnNewWork(std::function<void()> wake) { (void)wake; }
     //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
     virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <functional>
 
 #include "core/signature.hpp"
@@ -180,16 +182,71 @@ TEST_F(DispatcherTest, RetryAfterIsHonoured) {
     EXPECT_GE(hits[1].at - hits[0].at, std::chrono::milliseconds(950));
 }
 
-TEST_F(DispatcherTest, GoneDisablesTheWebhook) {
-    Receiver rx([](int) { return std::pair{410, 0}; });
+// A 410 disables the webhook at once: nothing queued behind it is sent, and its
+// deliveries wait, pending, until it is enabled again.
+TEST_F(DispatcherTest, GoneDisablesTheWebhookAtOnceAndItsDeliveriesWait) {
+    std::atomic<bool> gone{true};
+    Receiver rx([&](int) { return std::pair{gone ? 410 : 200, 0}; });
     auto w = AddWebhook(rx.Url());
+    w = *store_->GetWebhook("acme", w.id);
+    w.max_in_flight = 1;
+    ASSERT_TRUE(store_->UpdateWebhook(w));
     StartDispatcher();
-    Publish(1);
-    auto d = WaitFinal(w);
-    EXPECT_EQ(d.state, DeliveryState::kFailed);
+    Publish(10);
+    ASSERT_TRUE(rx.WaitFor(1, 5000));
+    for (int i = 0; i < 500 && store_->GetWebhook("acme", w.id)->enabled; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     auto after = store_->GetWebhook("acme", w.id);
     EXPECT_FALSE(after->enabled);
-    EXPECT_TRUE(after->disabled_reason);
+    EXPECT_EQ(after->disabled_reason, "the receiver answered 410 Gone");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_EQ(rx.Count(), 1) << "deliveries were still sent to a webhook that answered 410";
+    auto list = store_->ListDeliveries("acme", w.id, {}, {});
+    ASSERT_EQ(list->items.size(), 10u);
+    for (const auto& d : list->items) EXPECT_EQ(d.state, DeliveryState::kPending) << d.id.str();
+    // Enabled again: every one of them is delivered.
+    gone = false;
+    after->enabled = true;
+    after->disabled_reason.reset();
+    after->disabled_at.reset();
+    ASSERT_TRUE(store_->UpdateWebhook(*after));
+    dispatcher_->InvalidateWebhook(w.id);
+    dispatcher_->Wake();
+    for (int i = 0; i < 1000; ++i) {
+        auto l = store_->ListDeliveries("acme", w.id, {}, {});
+        if (std::all_of(l->items.begin(), l->items.end(),
+                        [](const Delivery& d) { return d.state == DeliveryState::kSucceeded; })) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto final_list = store_->ListDeliveries("acme", w.id, {}, {});
+    ASSERT_TRUE(final_list);
+    for (const auto& d : final_list->items) EXPECT_EQ(d.state, DeliveryState::kSucceeded) << d.id.str();
+}
+
+// A request that cannot even be built (a payload URL that does not parse, stored before
+// validation was stricter) is a failed attempt, and leaves the webhook's in-flight count
+// as it was: later requests still respect maxInFlight.
+TEST_F(DispatcherTest, ARequestThatCannotBeBuiltKeepsTheInFlightCount) {
+    Receiver rx([](int) { return std::pair{200, 1500}; });
+    auto w = AddWebhook("http://[");
+    StartDispatcher("0s,1h");
+    Publish(5);
+    for (int i = 0; i < 500; ++i) {
+        auto l = store_->ListDeliveries("acme", w.id, {}, {});
+        if (std::all_of(l->items.begin(), l->items.end(), [](const Delivery& d) { return d.attempt_count == 1; })) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto fixed = *store_->GetWebhook("acme", w.id);
+    fixed.payload_url = rx.Url();
+    fixed.max_in_flight = 1;
+    ASSERT_TRUE(store_->UpdateWebhook(fixed));
+    dispatcher_->InvalidateWebhook(w.id);
+    Publish(4, "Room");
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    EXPECT_EQ(rx.Count(), 1) << "more requests in flight than maxInFlight 1";
 }
 
 TEST_F(DispatcherTest, PrivateAddressesAreBlockedOnConnect) {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include <cstdlib>
 #include <random>
@@ -83,9 +84,11 @@ protected:
         return w;
     }
 
+    // An outcome as the dispatcher of node `node` reports it (with its lease owner).
     static Outcome Recorded(std::int64_t seq, const WebhookId& hook, Attempt attempt, DeliveryState state,
-                            std::optional<TimeMs> next_attempt_at = std::nullopt) {
+                            std::optional<TimeMs> next_attempt_at = std::nullopt, std::string node = "n") {
         Outcome o;
+        o.lease_owner = std::move(node);
         o.seq = seq;
         o.webhook_id = hook;
         o.attempt = std::move(attempt);
@@ -185,9 +188,10 @@ TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     EXPECT_TRUE(store_->Claim("n2", kT0 + 40'000, 30'000, 10, skip)->empty());
 
     std::vector<Outcome> outs{
-        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"}, DeliveryState::kSucceeded),
+        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"}, DeliveryState::kSucceeded,
+                 std::nullopt, "n1"),
         Recorded((*c)[1].seq, w.id, Attempt{1, kT0, 5, 500, AttemptError::kHttp, "boom"}, DeliveryState::kPending,
-                 kT0 + 5000)};
+                 kT0 + 5000, "n1")};
     ASSERT_TRUE(store_->Complete(outs, kT0 + 20));
 
     auto d = store_->GetDelivery("acme", (*c)[0].delivery.id);
@@ -234,15 +238,17 @@ TEST_P(StoreTest, RetryReplayAndPurge) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
     auto c = store_->Claim("n", kT0, 30'000, 10, {});
-    std::vector<Outcome> outs{
-        Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 500, AttemptError::kHttp, ""}, DeliveryState::kFailed)};
-    ASSERT_TRUE(store_->Complete(outs, kT0));
+    auto failed = [&](int number) {
+        return std::vector<Outcome>{Recorded((*c)[0].seq, w.id, Attempt{number, kT0, 1, 500, AttemptError::kHttp, ""},
+                                             DeliveryState::kFailed)};
+    };
+    ASSERT_TRUE(store_->Complete(failed(1), kT0));
     const auto id = (*c)[0].delivery.id;
     auto r = store_->RetryDelivery("acme", id, kT0 + 10);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->state, DeliveryState::kPending);
     EXPECT_EQ(store_->Claim("n", kT0 + 10, 30'000, 10, {})->size(), 1u);
-    ASSERT_TRUE(store_->Complete(outs, kT0 + 20));
+    ASSERT_TRUE(store_->Complete(failed(2), kT0 + 20));
     DeliveryFilter f;
     f.since = kT0 - 1;
     f.state = DeliveryState::kFailed;
@@ -251,7 +257,8 @@ TEST_P(StoreTest, RetryReplayAndPurge) {
     // Purge takes only final deliveries older than the cut-off.
     EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 0);  // it is pending again
     ASSERT_EQ(store_->Claim("n", kT0 + 30, 30'000, 10, {})->size(), 1u);
-    ASSERT_TRUE(store_->Complete(outs, kT0 + 40));
+    ASSERT_TRUE(store_->Complete(failed(3), kT0 + 40));
+    EXPECT_EQ(store_->GetDelivery("acme", id)->attempts.size(), 3u);
     EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 1);
     EXPECT_EQ(store_->GetDelivery("acme", id).error().code, ErrorCode::kNotFound);
 }
@@ -302,11 +309,14 @@ TEST_P(StoreTest, RekeyMovesEverySecretToTheNewKey) {
 TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
-    ASSERT_EQ(c->size(), 1u);
+    int number = 0;
+    // Claims the delivery (due since the last failure) and records one more failed attempt.
     auto fail_at = [&](TimeMs t) {
-        Outcome o =
-            Recorded((*c)[0].seq, w.id, Attempt{1, t, 1, 500, AttemptError::kHttp, ""}, DeliveryState::kPending, t + 1);
+        auto c = store_->Claim("n", t, 30'000, 10, {});
+        EXPECT_EQ(c->size(), 1u);
+        if (c->empty()) return std::vector<WebhookId>{};
+        Outcome o = Recorded((*c)[0].seq, w.id, Attempt{++number, t, 1, 500, AttemptError::kHttp, ""},
+                             DeliveryState::kPending, t + 1);
         o.auto_disable_after_ms = 10'000;
         std::vector<Outcome> outs{o};
         return *store_->Complete(outs, t);
@@ -324,6 +334,7 @@ TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     after->disabled_at.reset();
     ASSERT_TRUE(store_->UpdateWebhook(*after));
     EXPECT_TRUE(fail_at(kT0 + 20'000).empty());
+    EXPECT_TRUE(store_->GetWebhook("acme", w.id)->enabled);
 }
 
 TEST_P(StoreTest, ASuccessStopsTheFailureClockAlsoAfterARestart) {
@@ -426,6 +437,175 @@ TEST_P(StoreTest, PaginationWalksEverything) {
     }
     EXPECT_EQ(seen.size(), 7u);
     EXPECT_TRUE(std::is_sorted(seen.rbegin(), seen.rend()));  // newest first
+}
+
+
+// ---- the outcome policy (store/common/outcomes.hpp): the same on both stores ----
+
+TEST_P(StoreTest, AnOutcomeAfterTheWebhookWasDeletedChangesNothing) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 1u);
+    ASSERT_TRUE(store_->DeleteWebhook("acme", w.id, kT0 + 1));
+    // The attempt that was in flight reports a failure with a retry: the delivery stays cancelled.
+    std::vector<Outcome> outs{Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 500, AttemptError::kHttp, ""},
+                                       DeliveryState::kPending, kT0 + 5'000)};
+    ASSERT_TRUE(store_->Complete(outs, kT0 + 2));
+    auto d = store_->GetDelivery("acme", (*c)[0].delivery.id);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, DeliveryState::kCancelled);
+    EXPECT_TRUE(d->attempts.empty());
+    EXPECT_EQ(store_->Stats()->pending, 0);
+    // ... and is not brought back by a restart.
+    store_.reset();
+    store_ = Open(std::string(32, 'k'));
+    ASSERT_TRUE(store_);
+    EXPECT_EQ(store_->Stats()->pending, 0);
+    EXPECT_TRUE(store_->Claim("n", kT0 + 60'000, 30'000, 10, {})->empty());
+}
+
+TEST_P(StoreTest, TheSameOutcomeRecordedTwiceCountsOnce) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 1u);
+    std::vector<Outcome> first{Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 500, AttemptError::kHttp, "first"},
+                                        DeliveryState::kPending, kT0 + 5'000)};
+    std::vector<Outcome> again{Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 200, AttemptError::kNone, "again"},
+                                        DeliveryState::kSucceeded)};
+    ASSERT_TRUE(store_->Complete(first, kT0 + 1));
+    ASSERT_TRUE(store_->Complete(again, kT0 + 2));
+    auto d = store_->GetDelivery("acme", (*c)[0].delivery.id);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, DeliveryState::kPending);  // the first report stands
+    ASSERT_EQ(d->attempts.size(), 1u);
+    EXPECT_EQ(d->attempts[0].response_snippet, "first");
+    EXPECT_EQ(d->attempt_count, 1);
+}
+
+TEST_P(StoreTest, AnOutcomeFromANodeWhoseLeaseWasTakenOverChangesNothing) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto slow = store_->Claim("slow", kT0, 30'000, 10, {});
+    ASSERT_EQ(slow->size(), 1u);
+    auto alive = store_->Claim("alive", kT0 + 30'000, 30'000, 10, {});  // the lease ran out
+    ASSERT_EQ(alive->size(), 1u);
+    std::vector<Outcome> ok{Recorded((*alive)[0].seq, w.id, Attempt{1, kT0 + 30'000, 1, 200, AttemptError::kNone, ""},
+                                     DeliveryState::kSucceeded, std::nullopt, "alive")};
+    ASSERT_TRUE(store_->Complete(ok, kT0 + 30'001));
+    std::vector<Outcome> late{Recorded((*slow)[0].seq, w.id, Attempt{1, kT0, 30'000, std::nullopt,
+                                                                      AttemptError::kTimeout, ""},
+                                       DeliveryState::kFailed, std::nullopt, "slow")};
+    ASSERT_TRUE(store_->Complete(late, kT0 + 30'002));
+    auto d = store_->GetDelivery("acme", (*slow)[0].delivery.id);
+    EXPECT_EQ(d->state, DeliveryState::kSucceeded);
+    EXPECT_EQ(d->attempts.size(), 1u);
+}
+
+TEST_P(StoreTest, ALaterSuccessInTheSameBatchPreventsAutoDisable) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme",
+                               {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2"),
+                                Event(EventType::kCreate, "Room", "3")},
+                               std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 3u);
+    auto out = [&](std::size_t i, TimeMs t, bool ok) {
+        Outcome o = Recorded((*c)[i].seq, w.id, Attempt{1, t, 1, ok ? 200 : 500, ok ? AttemptError::kNone
+                                                                                    : AttemptError::kHttp, ""},
+                             ok ? DeliveryState::kSucceeded : DeliveryState::kFailed);
+        o.auto_disable_after_ms = 10'000;
+        return o;
+    };
+    std::vector<Outcome> first{out(0, kT0, false)};  // the failure clock starts at kT0
+    ASSERT_TRUE(store_->Complete(first, kT0));
+    // 20 s later: a failure (past the period), then a success of the same webhook.
+    std::vector<Outcome> batch{out(1, kT0 + 20'000, false), out(2, kT0 + 20'001, true)};
+    auto disabled = store_->Complete(batch, kT0 + 20'002);
+    ASSERT_TRUE(disabled);
+    EXPECT_TRUE(disabled->empty());
+    EXPECT_TRUE(store_->GetWebhook("acme", w.id)->enabled);
+}
+
+TEST_P(StoreTest, GoneDisablesAtOnceAndItsDeliveriesWaitPending) {
+    auto w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2")},
+                               std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 1, {});
+    ASSERT_EQ(c->size(), 1u);
+    Outcome gone = Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 410, AttemptError::kHttp, ""},
+                            DeliveryState::kPending, kT0 + 5'000);
+    gone.disable_webhook_reason = "the receiver answered 410 Gone";
+    std::vector<Outcome> outs{gone};
+    ASSERT_TRUE(store_->Complete(outs, kT0 + 1));
+    auto after = store_->GetWebhook("acme", w.id);
+    EXPECT_FALSE(after->enabled);
+    EXPECT_EQ(after->disabled_reason, "the receiver answered 410 Gone");
+    EXPECT_EQ(store_->Stats()->pending, 2);
+    EXPECT_TRUE(store_->Claim("n", kT0 + 10'000, 30'000, 10, {})->empty());  // disabled: nothing is claimed
+    after->enabled = true;
+    after->disabled_reason.reset();
+    after->disabled_at.reset();
+    ASSERT_TRUE(store_->UpdateWebhook(*after));
+    EXPECT_EQ(store_->Claim("n", kT0 + 10'000, 30'000, 10, {})->size(), 2u);
+}
+
+TEST_P(StoreTest, AnUpdateMadeFromAStaleVersionCannotUndoADisable) {
+    auto w = MakeWebhook("acme", {});
+    auto read = store_->GetWebhook("acme", w.id);  // an admin's PATCH reads the webhook...
+    ASSERT_TRUE(read);
+    ASSERT_TRUE(store_->DisableWebhook(w.id, "every delivery failed for 5d", kT0 + 1));  // ...auto-disable...
+    read->description = "edited";  // ...and the PATCH writes what it read
+    auto r = store_->UpdateWebhook(*read);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::kConflict);
+    auto now = store_->GetWebhook("acme", w.id);
+    EXPECT_FALSE(now->enabled);
+    EXPECT_EQ(now->description, "");
+    now->description = "edited";  // from the current version it applies
+    ASSERT_TRUE(store_->UpdateWebhook(*now));
+    EXPECT_EQ(store_->GetWebhook("acme", w.id)->description, "edited");
+    EXPECT_GT(store_->GetWebhook("acme", w.id)->version, now->version);
+    Webhook missing = *now;
+    missing.id = NewTypedId<WebhookId>(kWebhookPrefix);
+    EXPECT_EQ(store_->UpdateWebhook(missing).error().code, ErrorCode::kNotFound);
+}
+
+TEST_P(StoreTest, AnUndecryptablePreviousSecretIsAnError) {
+    auto w = MakeWebhook("acme", {});
+    w.old_secret = "previous";
+    w.old_secret_until = kT0 + 1000;
+    ASSERT_TRUE(store_->UpdateWebhook(w));
+    // Sealed with another key (as after a partial restore): it cannot be opened.
+    const std::string foreign = crypto::SecretBox::Create(std::string(32, 'x'))->Seal("previous");
+    if (GetParam() == "postgres") {
+        PgAdmin(WithDatabase(admin_url_, db_), "UPDATE webhooks SET old_secret = '" + foreign + "'");
+    } else {
+        store_.reset();
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(dir_.File("hookd.db").c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, ("UPDATE webhooks SET old_secret = '" + foreign + "'").c_str(), nullptr, nullptr,
+                               nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+        store_ = Open(std::string(32, 'k'));
+        ASSERT_TRUE(store_);
+    }
+    auto r = store_->GetWebhook("acme", w.id);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("previous secret"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(store_->Rekey(*crypto::SecretBox::Create(std::string(32, 'n'))));
+}
+
+TEST_P(StoreTest, AGivenBackClaimIsDueAgainAtOnce) {
+    MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
+    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_EQ(c->size(), 1u);
+    std::vector<std::int64_t> seqs{(*c)[0].seq};
+    ASSERT_TRUE(store_->ReleaseClaims("n", seqs, kT0 + 5));
+    EXPECT_EQ(store_->Claim("n", kT0 + 5, 30'000, 10, {})->size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),

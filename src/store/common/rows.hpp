@@ -4,6 +4,7 @@
 // Text(col), Int(col), OptText(col) and OptInt(col) (sqlite::Stmt, postgres::RowRef).
 #include <algorithm>
 #include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,7 +45,7 @@ Token ReadToken(const Row& s) {
 inline constexpr std::string_view kWebhookColumns =
     "SELECT id, site, payload_url, secret, old_secret, old_secret_until, events, method, send_everything, "
     "entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, disabled_reason, "
-    "disabled_at, created_at, updated_at FROM webhooks";
+    "disabled_at, created_at, updated_at, version FROM webhooks";
 
 //! Columns as kWebhookColumns; secrets are opened with `box`.
 template <typename Row>
@@ -54,10 +55,18 @@ Result<Webhook> ReadWebhook(const Row& s, const crypto::SecretBox& box) {
     w.site = s.Text(1);
     w.payload_url = s.Text(2);
     auto secret = box.Open(s.Text(3));
-    if (!secret) return Fail(Error::Internal("webhook " + w.id.str() + ": " + secret.error().message));
+    if (!secret) return Fail(Error::Internal("webhook " + w.id.str() + ": its secret cannot be decrypted: " +
+                                             secret.error().message));
     w.secret = std::move(*secret);
     if (auto old = s.OptText(4)) {
-        if (auto o = box.Open(*old)) w.old_secret = std::move(*o);
+        // The previous secret still signs during its grace period: losing it silently
+        // would break receivers that have not switched yet.
+        auto o = box.Open(*old);
+        if (!o) {
+            return Fail(Error::Internal("webhook " + w.id.str() + ": its previous secret (rotation grace period) "
+                                        "cannot be decrypted: " + o.error().message));
+        }
+        w.old_secret = std::move(*o);
     }
     w.old_secret_until = s.Int(5);
     w.events = static_cast<EventMask>(s.Int(6));
@@ -74,6 +83,7 @@ Result<Webhook> ReadWebhook(const Row& s, const crypto::SecretBox& box) {
     w.disabled_at = s.OptInt(17);
     w.created_at = s.Int(18);
     w.updated_at = s.Int(19);
+    w.version = s.Int(20);
     return w;
 }
 
@@ -205,6 +215,9 @@ struct IngestJob {
 
 //! Group commit: concurrent callers queue their job; the first becomes the leader and
 //! commits everything queued in one transaction while the others wait for it.
+//! `commit` sets every job's result. Should it throw (std::bad_alloc, a bug), every job
+//! of its batch fails with kInternal and the next caller becomes leader: no caller is
+//! left waiting, and nothing is reported committed that was not.
 class GroupCommit final {
 public:
     template <typename CommitFn>
@@ -220,7 +233,13 @@ public:
             std::vector<IngestJob*> batch;
             batch.swap(queue_);
             lock.unlock();
-            commit(batch);
+            try {
+                commit(batch);
+            } catch (const std::exception& e) {
+                for (auto* j : batch) j->result = Fail(Error::Internal(std::string("ingest failed: ") + e.what()));
+            } catch (...) {
+                for (auto* j : batch) j->result = Fail(Error::Internal("ingest failed"));
+            }
             lock.lock();
             for (auto* j : batch) j->done = true;
             leader_ = false;

@@ -1,6 +1,6 @@
 #include "store/postgres/pg_conn.hpp"
 
-#include <functional>
+#include <cstring>
 
 namespace hookd::store::postgres {
 
@@ -19,10 +19,23 @@ Error ToError(PGconn* conn, const PGresult* r, std::string_view what) {
     const std::string code = state ? state : "";
     if (code == "23505") return Error::Conflict(std::move(msg));
     if (code.empty() || code.rfind("08", 0) == 0 || code.rfind("53", 0) == 0 || code.rfind("57", 0) == 0 ||
-        code == "40001" || code == "40P01" || code == "55P03" || code.rfind("58", 0) == 0) {
+        code == "40001" || code == "40P01" || code == "55P03" || code.rfind("58", 0) == 0 ||
+        (conn && PQstatus(conn) != CONNECTION_OK)) {
         return Error::Unavailable(std::move(msg));
     }
     return Error::Internal(std::move(msg));
+}
+
+std::string WithKeepalives(const std::string& url) {
+    if (url.find("keepalives") != std::string::npos || url.find("tcp_user_timeout") != std::string::npos) return url;
+    // Probes after 5 s idle, every 2 s, 3 lost probes end the session; unacknowledged
+    // data ends it after 10 s.
+    const bool uri = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+    if (uri) {
+        const char* kParams = "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000";
+        return url + (url.find('?') == std::string::npos ? "?" : "&") + kParams;
+    }
+    return url + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000";
 }
 
 Conn::~Conn() {
@@ -32,6 +45,8 @@ Conn::~Conn() {
 Status Conn::Connect() {
     if (conn_) PQfinish(conn_);
     prepared_.clear();
+    in_tx_ = false;
+    tx_broken_ = false;
     conn_ = PQconnectdb(url_.c_str());
     if (PQstatus(conn_) != CONNECTION_OK) {
         std::string msg = PQerrorMessage(conn_);
@@ -40,10 +55,28 @@ Status Conn::Connect() {
     }
     // Bounded waits: a lock holder that went away (or a stuck statement) must not stall
     // every node; the operation fails, is logged and is tried again.
-    PQclear(PQexec(conn_,
-                   "SET client_min_messages = warning; SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
-                   "SET idle_in_transaction_session_timeout = '60s'"));
+    PGresult* r = PQexec(conn_,
+                         "SET client_min_messages = warning; SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
+                         "SET idle_in_transaction_session_timeout = '60s'");
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        std::string msg = PQerrorMessage(conn_);
+        while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+        return Fail(Error::Unavailable("cannot set up the PostgreSQL session: " + msg));
+    }
     return {};
+}
+
+// Inside a transaction, a lost session is final for that transaction; between
+// transactions it is replaced.
+Status Conn::Usable() {
+    if (conn_ && PQstatus(conn_) == CONNECTION_OK && !tx_broken_) return {};
+    if (in_tx_) {
+        tx_broken_ = true;
+        return Fail(Error::Unavailable("the PostgreSQL session was lost inside a transaction"));
+    }
+    return Connect();
 }
 
 Result<PgResult> Conn::Check(PGresult* r, std::string_view what) {
@@ -51,20 +84,17 @@ Result<PgResult> Conn::Check(PGresult* r, std::string_view what) {
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return PgResult(r);
     Error e = ToError(conn_, r, what);
     PQclear(r);
+    if (in_tx_ && PQstatus(conn_) != CONNECTION_OK) tx_broken_ = true;
     return Fail(std::move(e));
 }
 
 Result<PgResult> Conn::Simple(std::string_view sql) {
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-        if (auto r = Connect(); !r) return Fail(r.error());
-    }
+    if (auto u = Usable(); !u) return Fail(u.error());
     return Check(PQexec(conn_, std::string(sql).c_str()), "query");
 }
 
 Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& params) {
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-        if (auto r = Connect(); !r) return Fail(r.error());
-    }
+    if (auto u = Usable(); !u) return Fail(u.error());
     std::string key(sql);
     auto it = prepared_.find(key);
     if (it == prepared_.end()) {
@@ -81,6 +111,43 @@ Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& para
                  "query");
 }
 
+Status Conn::Begin() {
+    if (in_tx_) return Fail(Error::Internal("BEGIN inside a transaction"));
+    if (auto u = Usable(); !u) return u;
+    auto r = Check(PQexec(conn_, "BEGIN"), "BEGIN");
+    if (!r) return Fail(r.error());
+    in_tx_ = true;
+    tx_broken_ = false;
+    return {};
+}
+
+Status Conn::Commit() {
+    if (!in_tx_) return Fail(Error::Internal("COMMIT outside a transaction"));
+    if (tx_broken_ || !conn_ || PQstatus(conn_) != CONNECTION_OK) {
+        Rollback();
+        return Fail(Error::Unavailable("the PostgreSQL session was lost inside a transaction; nothing was committed"));
+    }
+    PGresult* r = PQexec(conn_, "COMMIT");
+    const bool sent = PQresultStatus(r) == PGRES_COMMAND_OK;
+    // A transaction that had failed answers COMMIT with "ROLLBACK".
+    const bool committed = sent && std::strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    Error e = committed ? Error{} : ToError(conn_, sent ? nullptr : r, "COMMIT");
+    PQclear(r);
+    in_tx_ = false;
+    tx_broken_ = false;
+    if (committed) return {};
+    if (sent) return Fail(Error::Unavailable("COMMIT: the transaction had failed and was rolled back"));
+    // The answer was lost: the commit may or may not have happened.
+    if (e.code != ErrorCode::kUnavailable) e.code = ErrorCode::kUnavailable;
+    return Fail(std::move(e));
+}
+
+void Conn::Rollback() {
+    if (in_tx_ && !tx_broken_ && conn_ && PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+    in_tx_ = false;
+    tx_broken_ = false;
+}
+
 Pool::Pool(std::string url, int size) {
     for (int i = 0; i < size; ++i) all_.push_back(std::make_unique<Conn>(url));
     for (auto& c : all_) free_.push_back(c.get());
@@ -93,12 +160,22 @@ Status Pool::Connect() {
     return {};
 }
 
-Pool::Lease Pool::Acquire() {
+Pool::Lease::~Lease() {
+    if (!conn_) return;
+    // A connection goes back to the pool outside any transaction.
+    if (conn_->in_transaction()) conn_->Rollback();
+    pool_->Release(conn_);
+}
+
+Result<Pool::Lease> Pool::Acquire(std::chrono::milliseconds wait) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return !free_.empty(); });
+    if (!cv_.wait_for(lock, wait, [this] { return !free_.empty(); })) {
+        return Fail(Error::Unavailable("no PostgreSQL connection became free within " + std::to_string(wait.count()) +
+                                       " ms"));
+    }
     Conn* c = free_.back();
     free_.pop_back();
-    return Lease(*this, c);
+    return Lease(this, c);
 }
 
 void Pool::Release(Conn* c) {

@@ -1,8 +1,17 @@
 #pragma once
 // A thin layer over libpq: connections with per-connection prepared statements, a
 // small pool, and typed access to result rows. Not part of the store's interface.
+//
+// Transactions and lost sessions: a connection reconnects by itself only *between*
+// transactions. Once Begin() succeeded, a lost session fails every later statement of
+// that transaction (kUnavailable) until Rollback(); nothing runs on a fresh session
+// as if it were part of the old transaction. Commit() succeeds only when the server
+// answered COMMIT (an aborted transaction answers ROLLBACK to a COMMIT: that is an error).
+// A COMMIT whose answer was lost is reported as kUnavailable: the caller cannot know
+// whether it was applied, and must treat it as not acknowledged.
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -67,6 +76,11 @@ private:
     int row_;
 };
 
+//! TCP keepalive settings added to every connection string that does not set them, so a
+//! silent network cut ends a session in seconds rather than hours.
+std::string WithKeepalives(const std::string& url);
+
+//! One session. Not thread-safe: one caller at a time (the pool hands it out).
 class Conn final {
 public:
     explicit Conn(std::string url) : url_(std::move(url)) {}
@@ -74,17 +88,29 @@ public:
     Conn(const Conn&) = delete;
     Conn& operator=(const Conn&) = delete;
 
-    Status Connect();
+    [[nodiscard]] Status Connect();
     //! Runs `sql` as a prepared statement (prepared once per connection) with text params.
-    Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
-    //! Runs one or more statements without parameters (DDL, BEGIN/COMMIT).
-    Result<PgResult> Simple(std::string_view sql);
+    [[nodiscard]] Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
+    //! Runs one or more statements without parameters (DDL, SET, LISTEN). Not BEGIN/COMMIT:
+    //! use Begin/Commit/Rollback, which track the transaction.
+    [[nodiscard]] Result<PgResult> Simple(std::string_view sql);
+
+    //! Starts a transaction (reconnecting first if the session was lost between transactions).
+    [[nodiscard]] Status Begin();
+    //! Commits; an error means the transaction is not known to be committed.
+    [[nodiscard]] Status Commit();
+    //! Ends the transaction without applying it; never fails (a lost session has no transaction).
+    void Rollback();
+    [[nodiscard]] bool in_transaction() const { return in_tx_; }
     [[nodiscard]] PGconn* raw() const { return conn_; }
 
 private:
+    Status Usable();
     Result<PgResult> Check(PGresult* r, std::string_view what);
     std::string url_;
     PGconn* conn_ = nullptr;
+    bool in_tx_ = false;
+    bool tx_broken_ = false;  // the session was lost inside the current transaction
     std::unordered_map<std::string, std::string> prepared_;  // sql → statement name
 };
 
@@ -92,23 +118,25 @@ private:
 class Pool final {
 public:
     Pool(std::string url, int size);
-    Status Connect();
+    [[nodiscard]] Status Connect();
 
     class Lease {
     public:
-        Lease(Pool& pool, Conn* conn) : pool_(pool), conn_(conn) {}
-        ~Lease() { pool_.Release(conn_); }
+        Lease(Pool* pool, Conn* conn) : pool_(pool), conn_(conn) {}
+        ~Lease();
+        Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(o.conn_) { o.conn_ = nullptr; }
+        Lease& operator=(Lease&&) = delete;
         Lease(const Lease&) = delete;
         Lease& operator=(const Lease&) = delete;
         Conn* operator->() const { return conn_; }
         Conn& operator*() const { return *conn_; }
 
     private:
-        Pool& pool_;
+        Pool* pool_;
         Conn* conn_;
     };
-    //! Waits for a free connection.
-    Lease Acquire();
+    //! Waits up to `wait` for a free connection; kUnavailable when none became free.
+    [[nodiscard]] Result<Lease> Acquire(std::chrono::milliseconds wait = std::chrono::milliseconds(5000));
 
 private:
     void Release(Conn* c);

@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 3> kMigrations = {
+inline constexpr std::array<std::string_view, 4> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -52,6 +52,10 @@ CREATE INDEX audit_site ON audit(site, id);
     // 3: per-webhook token buckets shared by all nodes (rateLimitPerSecond across nodes)
     R"sql(
 CREATE TABLE webhook_rate (webhook_id TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, refilled_at BIGINT NOT NULL);
+)sql",
+    // 4: a version per webhook, so an update cannot undo a concurrent disable
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 )sql",
 };
 

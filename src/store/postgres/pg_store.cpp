@@ -1,15 +1,17 @@
 #include "store/postgres/pg_store.hpp"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <sys/select.h>
 
+#include <cerrno>
 #include <atomic>
 #include <cmath>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/postgres/pg_conn.hpp"
 #include "store/postgres/pg_migrations.hpp"
@@ -49,45 +51,47 @@ std::string ArrayLiteral(const std::vector<Param>& items) {
     return out;
 }
 
+// Applies pending migrations in one transaction under a transaction-level advisory lock,
+// so concurrent nodes migrate once and a lost session leaves nothing half applied.
 Status Migrate(Conn& c, int* version_out) {
-    auto lock = c.Simple("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
-    if (!lock) return Fail(lock.error());
-    auto unlock = [&] { (void)c.Simple("SELECT pg_advisory_unlock(" + std::to_string(kMigrationLock) + ")"); };
-    auto r = c.Simple(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())");
-    if (!r) {
-        unlock();
-        return Fail(r.error());
+    if (auto b = c.Begin(); !b) return b;
+    auto fail = [&](Error e) -> Status {
+        c.Rollback();
+        return Fail(std::move(e));
+    };
+    if (auto l = c.Simple("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")"); !l) {
+        return fail(l.error());
+    }
+    if (auto r = c.Simple("CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, "
+                          "applied_at TIMESTAMPTZ DEFAULT now())");
+        !r) {
+        return fail(r.error());
     }
     auto v = c.Simple("SELECT coalesce(max(version), 0) FROM schema_migrations");
-    if (!v) {
-        unlock();
-        return Fail(v.error());
-    }
+    if (!v) return fail(v.error());
     const int version = static_cast<int>(RowRef(*v, 0).Int(0));
     if (version > static_cast<int>(postgres::kMigrations.size())) {
-        unlock();
-        return Fail(Error::Internal("database schema version " + std::to_string(version) +
+        return fail(Error::Internal("database schema version " + std::to_string(version) +
                                     " is newer than this hookd understands"));
     }
     for (int i = version; i < static_cast<int>(postgres::kMigrations.size()); ++i) {
-        std::string sql = "BEGIN;";
-        sql += postgres::kMigrations[static_cast<std::size_t>(i)];
-        sql += "INSERT INTO schema_migrations(version) VALUES (" + std::to_string(i + 1) + "); COMMIT;";
+        std::string sql(postgres::kMigrations[static_cast<std::size_t>(i)]);
+        sql += "INSERT INTO schema_migrations(version) VALUES (" + std::to_string(i + 1) + ");";
         if (auto m = c.Simple(sql); !m) {
-            (void)c.Simple("ROLLBACK");
-            unlock();
-            return Fail(Error::Internal("migration " + std::to_string(i + 1) + " failed: " + m.error().message));
+            return fail(Error{m.error().code == ErrorCode::kUnavailable ? ErrorCode::kUnavailable : ErrorCode::kInternal,
+                              "migration " + std::to_string(i + 1) + " failed: " + m.error().message,
+                              {}});
         }
     }
-    unlock();
+    if (auto cm = c.Commit(); !cm) return cm;
     if (version_out) *version_out = static_cast<int>(postgres::kMigrations.size());
     return {};
 }
 
 class PgStore final : public Store {
 public:
-    PgStore(const PostgresOptions& o, crypto::SecretBox box) : url_(o.url), pool_(o.url, o.pool_size), box_(std::move(box)) {}
+    PgStore(const PostgresOptions& o, crypto::SecretBox box)
+        : url_(postgres::WithKeepalives(o.url)), pool_(url_, o.pool_size), box_(std::move(box)) {}
 
     ~PgStore() override {
         stop_ = true;
@@ -97,31 +101,36 @@ public:
     Status Init() {
         if (auto r = pool_.Connect(); !r) return r;
         auto c = pool_.Acquire();
-        return Migrate(*c, nullptr);
+        if (!c) return Fail(c.error());
+        return Migrate(**c, nullptr);
     }
 
     // ---------------------------------------------------------------- helpers
     template <typename... Args>
     Result<PgResult> Q(std::string_view sql, const Args&... args) {
         auto c = pool_.Acquire();
-        return c->Exec(sql, {P(args)...});
+        if (!c) return Fail(c.error());
+        return (*c)->Exec(sql, {P(args)...});
     }
     template <typename... Args>
     static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
         return c.Exec(sql, {P(args)...});
     }
 
-    // Runs `fn(conn)` inside BEGIN/COMMIT on one connection.
+    // Runs `fn(conn)` inside BEGIN/COMMIT on one connection. A session lost at any point
+    // fails the whole call (Conn never reconnects inside a transaction).
     template <typename Fn>
     auto Tx(Fn&& fn) -> decltype(fn(std::declval<Conn&>())) {
         auto c = pool_.Acquire();
-        if (auto b = c->Simple("BEGIN"); !b) return Fail(b.error());
-        auto r = fn(*c);
+        if (!c) return Fail(c.error());
+        Conn& conn = **c;
+        if (auto b = conn.Begin(); !b) return Fail(b.error());
+        auto r = fn(conn);
         if (!r) {
-            (void)c->Simple("ROLLBACK");
+            conn.Rollback();
             return r;
         }
-        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
+        if (auto cm = conn.Commit(); !cm) return Fail(cm.error());
         return r;
     }
 
@@ -242,15 +251,19 @@ public:
             "UPDATE webhooks SET failing_since = CASE WHEN $12::int = 1 AND enabled = 0 THEN NULL ELSE failing_since END, "
             "payload_url=$1, secret=$2, old_secret=$3, old_secret_until=$4, events=$5, method=$6, "
             "send_everything=$7, entities=$8, description=$9, enabled=$12, ordering=$10, timeout_ms=$11, "
-            "max_in_flight=$13, rate_limit=$14, disabled_reason=$15, disabled_at=$16, updated_at=$17 "
-            "WHERE id=$18 AND site=$19",
+            "max_in_flight=$13, rate_limit=$14, disabled_reason=$15, disabled_at=$16, updated_at=$17, "
+            "version = version + 1 WHERE id=$18 AND site=$19 AND version=$20",
             w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until, static_cast<int>(w.events),
             static_cast<int>(w.method), w.send_everything, JoinList(w.entities), w.description,
             static_cast<int>(w.ordering), w.timeout_ms, w.enabled, w.max_in_flight, w.rate_limit_per_second,
-            w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site);
+            w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site, w.version);
         if (!r) return Fail(r.error());
-        if (r->Affected() == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
-        return {};
+        if (r->Affected() > 0) return {};
+        auto e = Q("SELECT 1 FROM webhooks WHERE id = $1 AND site = $2", w.id.str(), w.site);
+        if (!e) return Fail(e.error());
+        if (e->Rows() == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
+        return Fail(Error::Conflict("webhook " + w.id.str() + " was changed meanwhile (version " +
+                                    std::to_string(w.version) + " is no longer current)"));
     }
 
     Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) override {
@@ -269,8 +282,8 @@ public:
 
     Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
         auto r = Q(
-            "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
-            "WHERE id = $3 AND enabled = 1",
+            "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2, "
+            "version = version + 1 WHERE id = $3 AND enabled = 1",
             reason, now, id.str());
         if (!r) return Fail(r.error());
         return {};
@@ -309,7 +322,11 @@ public:
                 if (!secret) return Fail(Error::Invalid("webhook " + s.Text(0) + ": " + secret.error().message));
                 std::optional<std::string> old;
                 if (auto o = s.OptText(2)) {
-                    if (auto plain = box_.Open(*o)) old = new_box.Seal(*plain);
+                    auto plain = box_.Open(*o);
+                    if (!plain) {
+                        return Fail(Error::Invalid("webhook " + s.Text(0) + ": previous secret: " + plain.error().message));
+                    }
+                    old = new_box.Seal(*plain);
                 }
                 auto u = QOn(c, "UPDATE webhooks SET secret = $1, old_secret = $2 WHERE id = $3",
                              new_box.Seal(*secret), old, s.Text(0));
@@ -428,12 +445,16 @@ public:
         for (const auto& id : skip) skip_ids.push_back(id.str());
         // Claims are serialised across nodes by a transaction-level advisory lock, so the
         // per-webhook count of what every node holds is exact when this claim decides.
-        auto c = pool_.Acquire();
+        auto lease = pool_.Acquire();
+        if (!lease) return Fail(lease.error());
+        Conn* c = &**lease;
+        if (auto b = c->Begin(); !b) return Fail(b.error());
         // A lost claim only makes the delivery due again: no need to wait for a WAL flush
         // while every other node waits for the claim lock.
-        if (auto b = c->Simple("BEGIN; SET LOCAL synchronous_commit TO off"); !b) return Fail(b.error());
-        if (auto l = c->Simple("SELECT pg_advisory_xact_lock(" + std::to_string(kClaimLock) + ")"); !l) {
-            (void)c->Simple("ROLLBACK");
+        if (auto l = c->Simple("SET LOCAL synchronous_commit TO off; SELECT pg_advisory_xact_lock(" +
+                               std::to_string(kClaimLock) + ")");
+            !l) {
+            c->Rollback();
             return Fail(l.error());
         }
         // Candidates in due order; per webhook, no more than its max in flight counting
@@ -468,64 +489,79 @@ public:
             "deliveries.attempt_count, deliveries.created_at",
             node, now, lease_ms, ArrayLiteral(skip_ids), limit);
         if (!r) {
-            (void)c->Simple("ROLLBACK");
+            c->Rollback();
             return Fail(r.error());
         }
         std::vector<Claimed> out;
         for (int i = 0; i < r->Rows(); ++i) out.push_back(ReadClaimed(RowRef(*r, i)));
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
         if (auto rl = ApplyRateLimits(*c, out, now); !rl) {
-            (void)c->Simple("ROLLBACK");
+            c->Rollback();
             return Fail(rl.error());
         }
-        if (auto cm = c->Simple("COMMIT"); !cm) return Fail(cm.error());
+        if (auto cm = c->Commit(); !cm) return Fail(cm.error());
         return out;
     }
 
+    // The shared outcome policy (store/common/outcomes.hpp); the fence also checks that
+    // the reporting node still holds the lease (test messages report no owner).
     Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) override {
         std::vector<WebhookId> disabled;
         if (outcomes.empty()) return disabled;
         auto r = Tx([&](Conn& c) -> Status {
             // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
+            std::vector<const Outcome*> applied;
             for (const auto& o : outcomes) {
                 const Attempt& a = o.attempt;
                 auto u = QOn(c,
                              "UPDATE deliveries SET state = $1, attempt_count = $2, next_at = $3, lease_owner = NULL, "
                              "last_status = $4, last_error = $5, updated_at = $6 "
-                             "WHERE seq = $7 AND ($8 = '' OR lease_owner = $8)",
+                             "WHERE seq = $7 AND state = 0 AND attempt_count = $2 - 1 "
+                             "AND ($8 = '' OR lease_owner = $8)",
                              static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
                              static_cast<int>(a.error), now, o.seq, o.lease_owner);
                 if (!u) return Fail(u.error());
-                // A lease another node took over after ours expired: its outcome wins.
-                if (u->Affected() == 0) continue;
+                if (u->Affected() == 0) continue;  // late or duplicate: changes nothing
                 auto ins = QOn(c,
                                "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
-                               "snippet) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT DO NOTHING",
+                               "snippet) VALUES ($1,$2,$3,$4,$5,$6,$7)",
                                o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
                                a.response_snippet);
                 if (!ins) return Fail(ins.error());
-                const bool ok = o.state == DeliveryState::kSucceeded;
-                auto f = ok ? QOn(c, "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-                                  o.webhook_id.str())
-                            : QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
-                                  a.started_at, o.webhook_id.str());
-                if (!f) return Fail(f.error());
-                if (!ok && !o.disable_webhook_reason && o.auto_disable_after_ms > 0) {
-                    auto d = QOn(c,
-                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
-                                 "WHERE id = $3 AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= $4",
-                                 "every delivery failed for " + FormatDuration(o.auto_disable_after_ms), now,
-                                 o.webhook_id.str(), now - o.auto_disable_after_ms);
-                    if (!d) return Fail(d.error());
-                    if (d->Affected() > 0) disabled.push_back(o.webhook_id);
+                applied.push_back(&o);
+            }
+            for (const WebhookVerdict& v : DecideWebhooks(applied)) {
+                const std::string id = v.id.str();
+                Result<PgResult> f;
+                switch (v.clock) {
+                    case WebhookVerdict::Clock::kClear:
+                        f = QOn(c, "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                                id);
+                        break;
+                    case WebhookVerdict::Clock::kStart:
+                        f = QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+                                v.since, id);
+                        break;
+                    case WebhookVerdict::Clock::kRestart:
+                        f = QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2", v.since, id);
+                        break;
                 }
-                if (o.disable_webhook_reason) {
+                if (!f) return Fail(f.error());
+                if (v.disable_reason) {
                     auto d = QOn(c,
-                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2 "
-                                 "WHERE id = $3 AND enabled = 1",
-                                 *o.disable_webhook_reason, now, o.webhook_id.str());
+                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
+                                 "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1",
+                                 *v.disable_reason, now, id);
                     if (!d) return Fail(d.error());
+                } else if (v.auto_disable_after_ms > 0) {
+                    auto d = QOn(c,
+                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
+                                 "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1 "
+                                 "AND failing_since IS NOT NULL AND failing_since <= $4",
+                                 AutoDisableReason(v.auto_disable_after_ms), now, id, now - v.auto_disable_after_ms);
+                    if (!d) return Fail(d.error());
+                    if (d->Affected() > 0) disabled.push_back(v.id);
                 }
             }
             return {};
@@ -544,8 +580,23 @@ public:
         return {};
     }
 
+    Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
+        if (seqs.empty()) return {};
+        std::vector<Param> ids;
+        for (auto s : seqs) ids.push_back(std::to_string(s));
+        auto r = Q("UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[]) AND state = 0 "
+                   "AND lease_owner = $3",
+                   now, ArrayLiteral(ids), node);
+        if (!r) return Fail(r.error());
+        return {};
+    }
+
     void OnNewWork(std::function<void()> wake) override {
-        wake_ = std::move(wake);
+        {
+            std::lock_guard lock(wake_mu_);
+            wake_ = std::move(wake);
+        }
+        if (listener_.joinable()) return;
         listener_ = std::thread([this] {
             pthread_setname_np(pthread_self(), "hookd-listen");
             Listen();
@@ -656,6 +707,7 @@ private:
         return box_.Seal(*s);
     }
 
+    // A hint only: a node that misses it finds the work at its next poll (within a second).
     void Notify() { (void)Q("SELECT pg_notify('hookd_work', '')"); }
 
     // One job inside the group transaction on connection `c`.
@@ -729,34 +781,42 @@ private:
         return res;
     }
 
+    // One transaction for the whole group, one savepoint per job: a job that fails on its
+    // own (a duplicate idempotency key) is rolled back alone; anything that breaks the
+    // transaction — a lost session above all — fails every job, so no caller is told
+    // "committed" unless COMMIT itself was answered.
     void CommitIngest(std::vector<IngestJob*>& batch) {
-        auto c = pool_.Acquire();
         auto fail_all = [&](const Error& e) {
             for (auto* j : batch) j->result = Fail(e);
         };
-        if (auto b = c->Simple("BEGIN"); !b) return fail_all(b.error());
+        auto lease = pool_.Acquire();
+        if (!lease) return fail_all(lease.error());
+        Conn& c = **lease;
+        if (auto b = c.Begin(); !b) return fail_all(b.error());
+        auto abort = [&](const Error& e) {
+            c.Rollback();
+            fail_all(e);
+        };
         bool any = false;
         for (auto* j : batch) {
-            if (auto s = c->Simple("SAVEPOINT job"); !s) {
-                j->result = Fail(s.error());
-                continue;
-            }
-            j->result = IngestOne(*c, *j);
+            if (auto sp = c.Simple("SAVEPOINT job"); !sp) return abort(sp.error());
+            j->result = IngestOne(c, *j);
             if (!j->result) {
-                (void)c->Simple("ROLLBACK TO SAVEPOINT job");
+                if (j->result.error().code == ErrorCode::kUnavailable) return abort(j->result.error());
+                if (auto rb = c.Simple("ROLLBACK TO SAVEPOINT job"); !rb) return abort(rb.error());
             } else {
                 any |= j->result->deliveries > 0;
             }
-            (void)c->Simple("RELEASE SAVEPOINT job");
+            if (auto rel = c.Simple("RELEASE SAVEPOINT job"); !rel) return abort(rel.error());
         }
-        if (any) (void)c->Simple("NOTIFY hookd_work");
-        if (auto cm = c->Simple("COMMIT"); !cm) {
-            (void)c->Simple("ROLLBACK");
-            return fail_all(cm.error());
+        if (any) {
+            if (auto n = c.Simple("NOTIFY hookd_work"); !n) return abort(n.error());
         }
+        if (auto cm = c.Commit(); !cm) return fail_all(cm.error());
     }
 
-    // LISTEN on a dedicated connection; reconnects after a failure.
+    // LISTEN on a dedicated connection; reconnects after a failure. While it is away,
+    // the dispatcher's poll (every second) finds new work.
     void Listen() {
         while (!stop_) {
             Conn conn(url_);
@@ -765,19 +825,18 @@ private:
                 continue;
             }
             while (!stop_ && PQstatus(conn.raw()) == CONNECTION_OK) {
-                const int fd = PQsocket(conn.raw());
-                fd_set set;
-                FD_ZERO(&set);
-                FD_SET(fd, &set);
-                timeval tv{0, 200'000};
-                if (select(fd + 1, &set, nullptr, nullptr, &tv) < 0) break;
+                pollfd pfd{PQsocket(conn.raw()), POLLIN, 0};
+                if (poll(&pfd, 1, 200) < 0 && errno != EINTR) break;
                 if (!PQconsumeInput(conn.raw())) break;
                 bool woke = false;
                 while (PGnotify* n = PQnotifies(conn.raw())) {
                     PQfreemem(n);
                     woke = true;
                 }
-                if (woke && wake_) wake_();
+                if (woke) {
+                    std::lock_guard lock(wake_mu_);
+                    if (wake_) wake_();
+                }
             }
         }
     }
@@ -786,7 +845,8 @@ private:
     Pool pool_;
     crypto::SecretBox box_;
     GroupCommit group_;
-    std::function<void()> wake_;
+    std::mutex wake_mu_;           // held while wake_ runs: clearing it waits for a call under way
+    std::function<void()> wake_;   // guarded by wake_mu_
     std::atomic<bool> stop_{false};
     std::thread listener_;
 };
@@ -817,13 +877,13 @@ Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const 
         return Fail(Error::Invalid("cannot open " + sqlite_path + ": " + msg));
     }
     std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, sqlite3_close);
-    Conn pg(pg_url);
+    Conn pg(postgres::WithKeepalives(pg_url));
     if (auto r = pg.Connect(); !r) return Fail(r.error());
     if (auto r = Migrate(pg, nullptr); !r) return Fail(r.error());
     auto existing = pg.Simple("SELECT (SELECT count(*) FROM sites) + (SELECT count(*) FROM deliveries)");
     if (!existing) return Fail(existing.error());
     if (RowRef(*existing, 0).Int(0) > 0) return Fail(Error::Conflict("the PostgreSQL database is not empty"));
-    if (auto r = pg.Simple("BEGIN"); !r) return Fail(r.error());
+    if (auto r = pg.Begin(); !r) return Fail(r.error());
     std::int64_t copied = 0;
     for (const char* table : kTables) {
         sqlite3_stmt* st = nullptr;
@@ -850,22 +910,22 @@ Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const 
                 }
             }
             if (auto r = pg.Exec(insert, params); !r) {
-                (void)pg.Simple("ROLLBACK");
+                pg.Rollback();
                 return Fail(Error::Internal(std::string("copying ") + table + ": " + r.error().message));
             }
             ++copied;
         }
     }
     if (auto r = pg.Simple("SELECT setval('deliveries_seq_seq', greatest((SELECT max(seq) FROM deliveries), 1))"); !r) {
-        (void)pg.Simple("ROLLBACK");
+        pg.Rollback();
         return Fail(r.error());
     }
     // Leases of the old single node are void in the new home.
     if (auto r = pg.Simple("UPDATE deliveries SET lease_owner = NULL WHERE state = 0"); !r) {
-        (void)pg.Simple("ROLLBACK");
+        pg.Rollback();
         return Fail(r.error());
     }
-    if (auto r = pg.Simple("COMMIT"); !r) return Fail(r.error());
+    if (auto r = pg.Commit(); !r) return Fail(r.error());
     return copied;
 }
 

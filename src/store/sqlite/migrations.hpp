@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 4> kMigrations = {
+inline constexpr std::array<std::string_view, 5> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -130,6 +130,10 @@ DROP INDEX deliveries_webhook_due;
 DROP INDEX deliveries_order;
 DROP INDEX deliveries_created;
 CREATE INDEX deliveries_pending ON deliveries(seq) WHERE state = 0;
+)sql",
+    // 5: a version per webhook, so an update cannot undo a concurrent disable
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/due_queue.hpp"
@@ -246,23 +247,13 @@ public:
     Status UpdateWebhook(const Webhook& w) override {
         std::lock_guard lock(wmu_);
         InvalidateMatchCache();
-        if (w.enabled) {
-            if (auto r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND enabled = 0", w.id.str());
-                !r) {
-                return r;
-            }
+        if (auto b = w_.Exec("BEGIN IMMEDIATE"); !b) return b;
+        auto r = UpdateWebhookLocked(w);
+        if (r) r = w_.Exec("COMMIT");
+        if (!r) {
+            (void)w_.Exec("ROLLBACK");  // best effort: a failed COMMIT has already ended it
+            return r;
         }
-        auto r = Run(w_,
-                     "UPDATE webhooks SET payload_url=?, secret=?, old_secret=?, old_secret_until=?, events=?, method=?, "
-                     "send_everything=?, entities=?, description=?, enabled=?, ordering=?, timeout_ms=?, "
-                     "max_in_flight=?, rate_limit=?, disabled_reason=?, disabled_at=?, updated_at=? "
-                     "WHERE id=? AND site=?",
-                     w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
-                     static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
-                     w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
-                     w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site);
-        if (!r) return r;
-        if (sqlite3_changes(w_.raw()) == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
         QueueEnabled(w.id.str(), w.enabled);
         return {};
     }
@@ -296,8 +287,8 @@ public:
         std::lock_guard lock(wmu_);
         InvalidateMatchCache();
         auto r = Run(w_,
-                     "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                     "WHERE id = ? AND enabled = 1",
+                     "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ?, "
+                     "version = version + 1 WHERE id = ? AND enabled = 1",
                      reason, now, now, id.str());
         if (r) QueueEnabled(id.str(), false);
         return r;
@@ -340,7 +331,8 @@ public:
             if (!st) r = Fail(st.error());
             if (r) {
                 Stmt s(*st);
-                while (s.Step() == SQLITE_ROW) {
+                int rc;
+                while ((rc = s.Step()) == SQLITE_ROW) {
                     auto secret = box_.Open(s.Text(1));
                     if (!secret) {
                         r = Fail(Error::Invalid("webhook " + s.Text(0) + ": " + secret.error().message));
@@ -348,10 +340,16 @@ public:
                     }
                     Row row{s.Text(0), new_box.Seal(*secret), std::nullopt};
                     if (auto old = s.OptText(2)) {
-                        if (auto o = box_.Open(*old)) row.old = new_box.Seal(*o);
+                        auto o = box_.Open(*old);
+                        if (!o) {
+                            r = Fail(Error::Invalid("webhook " + s.Text(0) + ": previous secret: " + o.error().message));
+                            break;
+                        }
+                        row.old = new_box.Seal(*o);
                     }
                     rows.push_back(std::move(row));
                 }
+                if (r && rc != SQLITE_DONE) r = Fail(w_.LastError(rc, "rekey"));
             }
         }
         for (const auto& row : rows) {
@@ -513,7 +511,8 @@ public:
         RelaxedSync relaxed(w_, full_sync_);
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
         FailureClocks clocks;
-        auto r = RecordOutcomes(outcomes, now, disabled, clocks);
+        std::vector<bool> applied;
+        auto r = RecordOutcomes(outcomes, now, disabled, clocks, applied);
         if (r) r = w_.Exec("COMMIT");
         if (!r) {
             (void)w_.Exec("ROLLBACK");
@@ -524,7 +523,14 @@ public:
         for (auto& id : clocks.started) failing_.insert(std::move(id));
         for (const auto& id : clocks.cleared) failing_.erase(id);
         std::lock_guard qlock(qmu_);
-        for (const auto& o : outcomes) {
+        for (std::size_t i = 0; i < outcomes.size(); ++i) {
+            const Outcome& o = outcomes[i];
+            if (!applied[i]) {
+                // A late report: the delivery was cancelled or re-sent meanwhile; a lease
+                // still held for it is dropped only when the row is no longer pending.
+                if (queue_.Held(o.seq) && !PendingLocked(o.seq)) queue_.Finish(o.seq, std::nullopt);
+                continue;
+            }
             queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
             if (o.disable_webhook_reason) queue_.SetEnabled(o.webhook_id.str(), false);
         }
@@ -536,6 +542,15 @@ public:
         (void)node;
         std::lock_guard lock(qmu_);
         queue_.Renew(seqs, until);
+        return {};
+    }
+
+    Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
+        (void)node;  // every lease is this process's
+        std::lock_guard lock(qmu_);
+        for (auto seq : seqs) {
+            if (queue_.Held(seq)) queue_.Finish(seq, now);
+        }
         return {};
     }
 
@@ -631,6 +646,46 @@ private:
         return static_cast<std::int64_t>(seqs.size());
     }
 
+    // Inside UpdateWebhook's transaction; wmu_ held.
+    Status UpdateWebhookLocked(const Webhook& w) {
+        if (w.enabled) {
+            // Enabling restarts the failure clock.
+            if (auto r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND enabled = 0 AND version = ?",
+                             w.id.str(), w.version);
+                !r) {
+                return r;
+            }
+        }
+        auto r = Run(w_,
+                     "UPDATE webhooks SET payload_url=?, secret=?, old_secret=?, old_secret_until=?, events=?, method=?, "
+                     "send_everything=?, entities=?, description=?, enabled=?, ordering=?, timeout_ms=?, "
+                     "max_in_flight=?, rate_limit=?, disabled_reason=?, disabled_at=?, updated_at=?, "
+                     "version = version + 1 WHERE id=? AND site=? AND version=?",
+                     w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
+                     static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
+                     w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
+                     w.rate_limit_per_second, w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site,
+                     w.version);
+        if (!r) return r;
+        if (sqlite3_changes(w_.raw()) > 0) return {};
+        auto st = w_.Prepare("SELECT 1 FROM webhooks WHERE id = ? AND site = ?");
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        s.BindAll(w.id.str(), w.site);
+        if (s.Step() != SQLITE_ROW) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
+        return Fail(Error::Conflict("webhook " + w.id.str() + " was changed meanwhile (version " +
+                                    std::to_string(w.version) + " is no longer current)"));
+    }
+
+    // Whether the delivery is still pending; wmu_ held.
+    bool PendingLocked(std::int64_t seq) {
+        auto st = w_.Prepare("SELECT 1 FROM deliveries WHERE seq = ? AND state = 0");
+        if (!st) return true;  // unknown: keep the lease, it expires by itself
+        Stmt s(*st);
+        s.BindAll(seq);
+        return s.Step() == SQLITE_ROW;
+    }
+
     void QueueEnabled(const std::string& webhook, bool enabled) {
         std::lock_guard lock(qmu_);
         queue_.SetEnabled(webhook, enabled);
@@ -669,82 +724,75 @@ private:
     };
 
     // The attempts and new states of one Complete call, inside its transaction; wmu_ held.
-    // A webhook's failure clock (failing_since) is updated once per call, from its last
-    // outcome: cleared by a success, else set at the first failure after the last success.
-    // Healthy webhooks (not in failing_) need no write at all for a success.
+    // The policy (which outcomes apply, what they do to their webhook) is the shared one
+    // of store/common/outcomes.hpp. Healthy webhooks (not in failing_) need no write at
+    // all for a success. `applied[i]` tells whether outcomes[i] passed the fence.
     Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::vector<WebhookId>& disabled,
-                          FailureClocks& clocks) {
-        struct HookOutcome {
-            bool last_ok = false;
-            bool any_ok = false;
-            std::optional<TimeMs> first_failure;  // since the last success
-            DurationMs auto_disable_after_ms = 0;
-            std::optional<std::string> reason;
-        };
-        std::unordered_map<std::string, HookOutcome> hooks;
-        for (const auto& o : outcomes) {
+                          FailureClocks& clocks, std::vector<bool>& applied) {
+        std::vector<const Outcome*> kept;
+        applied.assign(outcomes.size(), false);
+        for (std::size_t i = 0; i < outcomes.size(); ++i) {
+            const Outcome& o = outcomes[i];
             const Attempt& a = o.attempt;
+            // The fence: the delivery as it was claimed (one process owns the database,
+            // so the lease itself is in memory and needs no check here).
             if (auto r = Run(w_,
-                             "INSERT OR REPLACE INTO attempts(delivery_seq, number, started_at, duration_ms, status, "
-                             "error, snippet) VALUES (?,?,?,?,?,?,?)",
+                             "UPDATE deliveries SET state = ?, attempt_count = ?, next_at = ?, last_status = ?, "
+                             "last_error = ?, updated_at = ? WHERE seq = ? AND state = 0 AND attempt_count = ?",
+                             static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
+                             static_cast<int>(a.error), now, o.seq, a.number - 1);
+                !r) {
+                return r;
+            }
+            if (sqlite3_changes(w_.raw()) == 0) continue;  // late or duplicate: changes nothing
+            if (auto r = Run(w_,
+                             "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
+                             "VALUES (?,?,?,?,?,?,?)",
                              o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
                              a.response_snippet);
                 !r) {
                 return r;
             }
-            if (auto r = Run(w_,
-                             "UPDATE deliveries SET state = ?, attempt_count = ?, next_at = ?, last_status = ?, "
-                             "last_error = ?, updated_at = ? WHERE seq = ?",
-                             static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
-                             static_cast<int>(a.error), now, o.seq);
-                !r) {
-                return r;
-            }
-            HookOutcome& h = hooks[o.webhook_id.str()];
-            const bool ok = o.state == DeliveryState::kSucceeded;
-            h.last_ok = ok;
-            if (ok) {
-                h.any_ok = true;
-                h.first_failure.reset();
-            } else {
-                if (!h.first_failure) h.first_failure = a.started_at;
-                h.auto_disable_after_ms = std::max(h.auto_disable_after_ms, o.auto_disable_after_ms);
-            }
-            if (o.disable_webhook_reason) h.reason = o.disable_webhook_reason;
+            applied[i] = true;
+            kept.push_back(&o);
         }
-        for (const auto& [id, h] : hooks) {
+        for (const WebhookVerdict& v : DecideWebhooks(kept)) {
+            const std::string id = v.id.str();
             Status r;
-            if (h.last_ok) {
-                if (failing_.contains(id)) {
-                    r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+            switch (v.clock) {
+                case WebhookVerdict::Clock::kClear:
+                    if (failing_.contains(id)) {
+                        r = Run(w_, "UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+                                id);
+                        clocks.cleared.push_back(id);
+                    }
+                    break;
+                case WebhookVerdict::Clock::kStart:
+                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL", v.since,
                             id);
-                    clocks.cleared.push_back(id);
-                }
-            } else {
-                if (h.any_ok) {
-                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ?", *h.first_failure, id);
-                } else {
-                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
-                            *h.first_failure, id);
-                }
-                clocks.started.push_back(id);
+                    clocks.started.push_back(id);
+                    break;
+                case WebhookVerdict::Clock::kRestart:
+                    r = Run(w_, "UPDATE webhooks SET failing_since = ? WHERE id = ?", v.since, id);
+                    clocks.started.push_back(id);
+                    break;
             }
             if (!r) return r;
-            if (h.reason) {
+            if (v.disable_reason) {
                 InvalidateMatchCache();
                 r = Run(w_,
-                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                        "WHERE id = ? AND enabled = 1",
-                        *h.reason, now, now, id);
-            } else if (!h.last_ok && h.auto_disable_after_ms > 0) {
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ?, "
+                        "version = version + 1 WHERE id = ? AND enabled = 1",
+                        *v.disable_reason, now, now, id);
+            } else if (v.auto_disable_after_ms > 0) {
                 r = Run(w_,
-                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ? "
-                        "WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL AND failing_since <= ?",
-                        "every delivery failed for " + FormatDuration(h.auto_disable_after_ms), now, now, id,
-                        now - h.auto_disable_after_ms);
+                        "UPDATE webhooks SET enabled = 0, disabled_reason = ?, disabled_at = ?, updated_at = ?, "
+                        "version = version + 1 WHERE id = ? AND enabled = 1 AND failing_since IS NOT NULL "
+                        "AND failing_since <= ?",
+                        AutoDisableReason(v.auto_disable_after_ms), now, now, id, now - v.auto_disable_after_ms);
                 if (r && sqlite3_changes(w_.raw()) > 0) {
                     InvalidateMatchCache();
-                    disabled.emplace_back(id);
+                    disabled.push_back(v.id);
                 }
             }
             if (!r) return r;

@@ -1,0 +1,164 @@
+// The PostgreSQL connection layer against a real server (HOOKD_TEST_PG_URL): a session
+// lost inside a transaction is never silently replaced, COMMIT means committed, the pool
+// gives up after its deadline, and the store's listener honours unsubscription.
+#include "store/postgres/pg_conn.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "store/postgres/pg_store.hpp"
+
+namespace hookd::store::postgres {
+namespace {
+
+std::string AdminUrl() {
+    const char* url = std::getenv("HOOKD_TEST_PG_URL");
+    return url ? url : "";
+}
+
+std::string AdminValue(const std::string& sql) {
+    Conn c(AdminUrl());
+    EXPECT_TRUE(c.Connect());
+    auto r = c.Simple(sql);
+    EXPECT_TRUE(r) << sql << ": " << (r ? "" : r.error().message);
+    if (!r || r->Rows() == 0) return "";
+    return RowRef(*r, 0).Text(0);
+}
+
+class PgConnTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set (scripts/test.sh sets it)";
+        std::mt19937_64 rng{std::random_device{}()};
+        table_ = "conn_t_" + std::to_string(rng() % 1000000000ULL);
+        AdminValue("CREATE TABLE " + table_ + " (v int)");
+    }
+    void TearDown() override {
+        if (!table_.empty()) AdminValue("DROP TABLE IF EXISTS " + table_);
+    }
+    // Ends the session of `c` from another one, and waits until it is gone.
+    static void Terminate(Conn& c) {
+        const int pid = PQbackendPID(c.raw());
+        AdminValue("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+        for (int i = 0; i < 200; ++i) {
+            if (AdminValue("SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(pid)) == "0") return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ADD_FAILURE() << "session " << pid << " did not end";
+    }
+    std::string table_;
+};
+
+TEST_F(PgConnTest, ASessionLostInsideATransactionFailsItUntilItEnds) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec("INSERT INTO " + table_ + " VALUES (1)"));
+    Terminate(c);
+    // Nothing of the transaction may run on a fresh session.
+    auto second = c.Exec("INSERT INTO " + table_ + " VALUES (2)");
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+    EXPECT_FALSE(c.Exec("INSERT INTO " + table_ + " VALUES (3)"));
+    auto commit = c.Commit();
+    ASSERT_FALSE(commit);
+    EXPECT_EQ(commit.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "0");
+    // Between transactions the session is replaced.
+    ASSERT_TRUE(c.Exec("INSERT INTO " + table_ + " VALUES (4)"));
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "1");
+}
+
+TEST_F(PgConnTest, ASessionLostBeforeCommitIsNotReportedCommitted) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec("INSERT INTO " + table_ + " VALUES (1)"));
+    Terminate(c);
+    EXPECT_FALSE(c.Commit());
+    EXPECT_FALSE(c.in_transaction());
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "0");
+}
+
+TEST_F(PgConnTest, CommitOfAFailedTransactionIsAnError) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec("INSERT INTO " + table_ + " VALUES (1)"));
+    EXPECT_FALSE(c.Simple("SELECT 1/0"));
+    // PostgreSQL answers this COMMIT with ROLLBACK.
+    EXPECT_FALSE(c.Commit());
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "0");
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec("INSERT INTO " + table_ + " VALUES (2)"));
+    ASSERT_TRUE(c.Commit());
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "1");
+}
+
+TEST(PgPoolTest, AcquireGivesUpAfterItsDeadline) {
+    Pool pool("postgresql://unused", 1);
+    auto first = pool.Acquire();
+    ASSERT_TRUE(first);
+    auto second = pool.Acquire(std::chrono::milliseconds(50));
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+    { auto released = std::move(*first); }
+    EXPECT_TRUE(pool.Acquire(std::chrono::milliseconds(50)));
+}
+
+// The listener thread wakes the subscriber, also when its socket is past descriptor 1023
+// (select's FD_SET is undefined there), and never after the subscriber unsubscribed.
+TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing) {
+    if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
+    rlimit lim{};
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &lim), 0);
+    if (lim.rlim_max < 1200) GTEST_SKIP() << "needs at least 1200 file descriptors";
+    lim.rlim_cur = std::max<rlim_t>(lim.rlim_cur, 1200);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    std::vector<int> filler;
+    while (filler.empty() || filler.back() < 1100) filler.push_back(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ASSERT_GE(filler.back(), 1100);
+
+    std::mt19937_64 rng{std::random_device{}()};
+    const std::string db = "hookd_l_" + std::to_string(rng() % 1000000000ULL);
+    AdminValue("CREATE DATABASE " + db);
+    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    {
+        auto store = OpenPostgresStore({url, 2}, *crypto::SecretBox::Create(std::string(32, 'k')));
+        ASSERT_TRUE(store) << store.error().message;
+        std::atomic<int> calls{0};
+        std::atomic<bool> gone{false};
+        std::atomic<int> after_gone{0};
+        (*store)->OnNewWork([&] {
+            ++calls;
+            if (gone) ++after_gone;
+        });
+        Conn notifier(url);
+        ASSERT_TRUE(notifier.Connect());
+        for (int i = 0; i < 300 && calls == 0; ++i) {
+            ASSERT_TRUE(notifier.Simple("NOTIFY hookd_work"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_GT(calls.load(), 0) << "no wake-up through a descriptor above 1023";
+        (*store)->OnNewWork(nullptr);
+        gone = true;
+        for (int i = 0; i < 30; ++i) {
+            ASSERT_TRUE(notifier.Simple("NOTIFY hookd_work"));
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_EQ(after_gone.load(), 0);
+    }
+    for (int fd : filler) close(fd);
+    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+}
+
+}  // namespace
+}  // namespace hookd::store::postgres
