@@ -306,20 +306,30 @@ HttpResponse Api::GetWebhook(Ctx& ctx) {
 HttpResponse Api::PatchWebhook(Ctx& ctx) {
     auto body = ParseObject(ctx.req, false);
     if (!body) return Problem(400, "Bad request", body.error().message, body.error().fields);
-    auto w = store_.GetWebhook(ctx.Param("site"), WebhookId(ctx.Param("id")));
-    if (!w) return ProblemFrom(w.error());
-    const bool was_enabled = w->enabled;
-    auto errors = ApplyWebhookFields(*body, *w, false, catalogue_, options_.policy, nullptr);
-    if (!errors.empty()) return Problem(422, "Validation failed", "the webhook is not valid", errors);
-    w->updated_at = clock_.Now();
-    if (w->enabled && !was_enabled) {
-        w->disabled_reason.reset();
-        w->disabled_at.reset();
-    } else if (!w->enabled && was_enabled) {
-        w->disabled_reason = "disabled by an admin";
-        w->disabled_at = w->updated_at;
+    // Read, apply the fields the request names, write if nothing changed the webhook in
+    // between (its version); else read again: a concurrent auto-disable or 410 is kept
+    // unless this request itself sets "enabled".
+    Result<Webhook> w = Fail(Error::Conflict("the webhook kept changing; try again"));
+    bool was_enabled = false;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        w = store_.GetWebhook(ctx.Param("site"), WebhookId(ctx.Param("id")));
+        if (!w) return ProblemFrom(w.error());
+        was_enabled = w->enabled;
+        auto errors = ApplyWebhookFields(*body, *w, false, catalogue_, options_.policy, nullptr);
+        if (!errors.empty()) return Problem(422, "Validation failed", "the webhook is not valid", errors);
+        w->updated_at = clock_.Now();
+        if (w->enabled && !was_enabled) {
+            w->disabled_reason.reset();
+            w->disabled_at.reset();
+        } else if (!w->enabled && was_enabled) {
+            w->disabled_reason = "disabled by an admin";
+            w->disabled_at = w->updated_at;
+        }
+        auto r = store_.UpdateWebhook(*w);
+        if (r) break;
+        if (r.error().code != ErrorCode::kConflict || attempt == 4) return ProblemFrom(r.error());
     }
-    if (auto r = store_.UpdateWebhook(*w); !r) return ProblemFrom(r.error());
+    ++w->version;
     Audit(ctx, w->site, "webhook.update", w->id.str(), ChangedFields(*body));
     dispatcher_.InvalidateWebhook(w->id);
     if (w->enabled && !was_enabled) dispatcher_.Wake();
@@ -404,11 +414,17 @@ HttpResponse Api::RotateSecret(Ctx& ctx) {
     const bool generated = !secret;
     if (!secret) secret = NewSecret();
     const TimeMs now = clock_.Now();
-    w->old_secret = w->secret;
-    w->old_secret_until = now + grace;
-    w->secret = *secret;
-    w->updated_at = now;
-    if (auto r = store_.UpdateWebhook(*w); !r) return ProblemFrom(r.error());
+    for (int attempt = 0;; ++attempt) {  // as in PatchWebhook: only from the current version
+        w->old_secret = w->secret;
+        w->old_secret_until = now + grace;
+        w->secret = *secret;
+        w->updated_at = now;
+        auto r = store_.UpdateWebhook(*w);
+        if (r) break;
+        if (r.error().code != ErrorCode::kConflict || attempt == 4) return ProblemFrom(r.error());
+        w = store_.GetWebhook(ctx.Param("site"), WebhookId(ctx.Param("id")));
+        if (!w) return ProblemFrom(w.error());
+    }
     Audit(ctx, w->site, "webhook.rotate_secret", w->id.str(),
           json::serialize(json::object{{"graceSeconds", grace / 1000}, {"generated", generated}}));
     dispatcher_.InvalidateWebhook(w->id);
