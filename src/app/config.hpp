@@ -1,8 +1,8 @@
 #pragma once
 // hookd's configuration: one typed struct per command, validated once at startup.
-// Sources, later ones winning: a config file (--config, INI/TOML `key = value`),
-// HOOKD_* environment variables, then flags. Unknown keys and bad values fail at
-// startup with a one-line message.
+// Sources, later ones winning: the defaults below, a config file (--config FILE,
+// `key = value` lines, keys as the long flag names), HOOKD_* environment variables,
+// then flags. Unknown keys and bad values fail at startup with a one-line message.
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +71,20 @@ struct ServeSettings {
     std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN
     std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
 };
+
+//! One setting of a config file: `key = value` on line `line`.
+struct ConfigEntry {
+    std::string key;    //!< a long flag name without the dashes, e.g. "retry-schedule"
+    std::string value;  //!< without surrounding whitespace and one pair of quotes
+    int line = 0;       //!< 1-based
+};
+
+//! Reads a config file: `key = value` lines, blank lines and comment lines (first
+//! non-blank character `#`). A value may be wrapped in double or single quotes (kept
+//! literally otherwise, `#` included). Does not know which keys exist: the caller checks
+//! them against its flags. Errors, one line naming the file (and line): the file cannot
+//! be read, a line is not `key = value`, a key appears twice.
+[[nodiscard]] Result<std::vector<ConfigEntry>> ReadConfigFile(const std::string& path);
 
 //! Checks every value; the error message is one line naming the flag.
 [[nodiscard]] Result<ServeSettings> Validate(const ServeFlags& flags);
