@@ -179,7 +179,9 @@ int main(int argc, char** argv) {
     cli::RekeyOptions rekey;
     auto* rekey_cmd = app.add_subcommand("rekey", "Re-encrypt every webhook secret under a new master key (stop hookd first)");
     rekey_cmd->add_option("--config", rekey_config, "Config file, as for serve (keys only serve has are skipped)");
-    rekey_cmd->add_option("--db", rekey.db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
+    rekey_cmd->add_option("--db", rekey.db, "sqlite:PATH or postgresql://...")
+        ->envname("HOOKD_DB")
+        ->capture_default_str();
     rekey_cmd->add_option("--master-key-file", rekey.key_file, "The current key (default: next to the database)")
         ->envname("HOOKD_MASTER_KEY_FILE");
     rekey_cmd->add_option("--new-key-file", rekey.new_key_file, "The new key; created when it does not exist")

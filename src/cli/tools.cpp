@@ -157,42 +157,77 @@ int Verify(const SignOptions& o) {
 }
 
 int Rekey(const RekeyOptions& o) {
-    auto path = app::SqlitePathFromUrl(o.db);
-    if (!path) {
-        std::fprintf(stderr, "hookd rekey: %s\n", path.error().message.c_str());
-        return 2;
+    // The database and the default key file as `serve` finds them: the key next to the
+    // SQLite file, or in ./data for PostgreSQL (app::Validate's data_dir).
+    const bool shared = app::IsPostgresUrl(o.db);
+    std::string sqlite_path;
+    std::string data_dir = "./data";
+    if (!shared) {
+        auto path = app::SqlitePathFromUrl(o.db);
+        if (!path) {
+            std::fprintf(stderr, "hookd rekey: %s\n", path.error().message.c_str());
+            return 2;
+        }
+        sqlite_path = *path;
+        data_dir = std::filesystem::path(sqlite_path).parent_path().string();
+        if (data_dir.empty()) data_dir = ".";
     }
-    const std::string dir = std::filesystem::path(*path).parent_path().string();
-    const std::string key_file = o.key_file.empty() ? (std::filesystem::path(dir.empty() ? "." : dir) / "master.key").string()
-                                                    : o.key_file;
+    const std::string db_name = shared ? "the PostgreSQL database" : sqlite_path;
+    const std::string key_file =
+        o.key_file.empty() ? (std::filesystem::path(data_dir) / "master.key").string() : o.key_file;
     std::optional<std::string> env;
     if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) env = k;
     auto old_key = LoadMasterKey(env, key_file, false);
-    auto new_key = LoadMasterKey(std::nullopt, o.new_key_file, true);
-    if (!old_key || !new_key) {
-        std::fprintf(stderr, "hookd rekey: %s\n", (!old_key ? old_key : new_key).error().message.c_str());
+    if (!old_key) {
+        std::fprintf(stderr, "hookd rekey: %s\n", old_key.error().message.c_str());
         return 2;
     }
-    if (!std::filesystem::exists(*path)) {
-        std::fprintf(stderr, "hookd rekey: database %s does not exist\n", path->c_str());
+    if (!shared && !std::filesystem::exists(sqlite_path)) {
+        std::fprintf(stderr, "hookd rekey: database %s does not exist\n", sqlite_path.c_str());
         return 2;
     }
-    auto store = store::OpenSqliteStore({*path, "FULL", 5000}, *crypto::SecretBox::Create(*old_key));
+    auto old_box = crypto::SecretBox::Create(*old_key);
+    if (!old_box) {
+        std::fprintf(stderr, "hookd rekey: %s\n", old_box.error().message.c_str());
+        return 2;
+    }
+    auto store = shared ? store::OpenPostgresStore({o.db, 1}, std::move(*old_box))
+                        : store::OpenSqliteStore({sqlite_path, "FULL", 5000}, std::move(*old_box));
     if (!store) {
-        std::fprintf(stderr, "hookd rekey: %s\n", store.error().message.c_str());
+        std::fprintf(stderr, "hookd rekey: cannot open %s: %s\n", db_name.c_str(), store.error().message.c_str());
         return 1;
     }
     if (auto r = (*store)->VerifyMasterKey(); !r) {
         std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
         return 1;
     }
-    if (auto r = (*store)->Rekey(*crypto::SecretBox::Create(*new_key)); !r) {
+    // Only now, with the current key known to be right, is a new key file created.
+    auto new_key = LoadMasterKey(std::nullopt, o.new_key_file, true);
+    if (!new_key) {
+        std::fprintf(stderr, "hookd rekey: %s\n", new_key.error().message.c_str());
+        return 2;
+    }
+    auto new_box = crypto::SecretBox::Create(*new_key);
+    if (!new_box) {
+        std::fprintf(stderr, "hookd rekey: %s\n", new_box.error().message.c_str());
+        return 2;
+    }
+    if (auto r = (*store)->Rekey(*new_box); !r) {
         std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
         return 1;
     }
-    std::printf("every secret in %s is now encrypted with the key in %s; start hookd with --master-key-file %s "
-                "(or move it to %s)\n",
-                path->c_str(), o.new_key_file.c_str(), o.new_key_file.c_str(), key_file.c_str());
+    if (env) {
+        std::printf(
+            "every secret in %s is now encrypted with the key in %s; start hookd with HOOKD_MASTER_KEY set "
+            "to that key%s\n",
+            db_name.c_str(), o.new_key_file.c_str(), shared ? ", on every node" : "");
+    } else {
+        std::printf(
+            "every secret in %s is now encrypted with the key in %s; start hookd with --master-key-file %s "
+            "(or move it to %s)%s\n",
+            db_name.c_str(), o.new_key_file.c_str(), o.new_key_file.c_str(), key_file.c_str(),
+            shared ? ", on every node" : "");
+    }
     return 0;
 }
 
