@@ -54,18 +54,8 @@ Result<std::vector<ConfigEntry>> ReadConfigFile(const std::string& path) {
     return entries;
 }
 
-bool IsPostgresUrl(const std::string& url) {
-    return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-}
-
-Result<std::string> SqlitePathFromUrl(const std::string& url) {
-    if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
-    if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
-    return Fail(Error::Invalid("--db: expected sqlite:PATH or postgresql://..., got '" + url + "'"));
-}
-
-Result<ServeSettings> Validate(const ServeFlags& f) {
-    ServeSettings s;
+Result<cli::ServeSettings> Validate(const ServeFlags& f) {
+    cli::ServeSettings s;
     const auto colon = f.listen.rfind(':');
     if (colon == std::string::npos || colon == 0) {
         return Fail(Error::Invalid("--listen: expected HOST:PORT, got '" + f.listen + "'"));
@@ -81,17 +71,11 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
     }
     s.port = static_cast<unsigned short>(port);
 
-    if (IsPostgresUrl(f.db)) {
-        s.postgres_url = f.db;
-        s.data_dir = "./data";
-    } else {
-        auto path = SqlitePathFromUrl(f.db);
-        if (!path) return Fail(path.error());
-        if (path->empty()) return Fail(Error::Invalid("--db: the SQLite path is empty"));
-        s.sqlite_path = *path;
-        s.data_dir = std::filesystem::path(s.sqlite_path).parent_path().string();
-        if (s.data_dir.empty()) s.data_dir = ".";
-    }
+    auto db = cli::ParseDbUrl(f.db);
+    if (!db) return Fail(db.error());
+    s.sqlite_path = db->sqlite_path;
+    s.postgres_url = db->postgres_url;
+    s.data_dir = db->data_dir;
 
     std::vector<Cidr> cidrs;
     for (const auto& item : f.allow_cidrs) {

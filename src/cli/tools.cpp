@@ -157,21 +157,15 @@ int Verify(const SignOptions& o) {
 }
 
 int Rekey(const RekeyOptions& o) {
-    // The database and the default key file as `serve` finds them: the key next to the
-    // SQLite file, or in ./data for PostgreSQL (app::Validate's data_dir).
-    const bool shared = app::IsPostgresUrl(o.db);
-    std::string sqlite_path;
-    std::string data_dir = "./data";
-    if (!shared) {
-        auto path = app::SqlitePathFromUrl(o.db);
-        if (!path) {
-            std::fprintf(stderr, "hookd rekey: %s\n", path.error().message.c_str());
-            return 2;
-        }
-        sqlite_path = *path;
-        data_dir = std::filesystem::path(sqlite_path).parent_path().string();
-        if (data_dir.empty()) data_dir = ".";
+    // The database and the default key file as `serve` finds them.
+    auto db = ParseDbUrl(o.db);
+    if (!db) {
+        std::fprintf(stderr, "hookd rekey: %s\n", db.error().message.c_str());
+        return 2;
     }
+    const bool shared = !db->postgres_url.empty();
+    const std::string& sqlite_path = db->sqlite_path;
+    const std::string& data_dir = db->data_dir;
     const std::string db_name = shared ? "the PostgreSQL database" : sqlite_path;
     const std::string key_file =
         o.key_file.empty() ? (std::filesystem::path(data_dir) / "master.key").string() : o.key_file;
@@ -191,7 +185,7 @@ int Rekey(const RekeyOptions& o) {
         std::fprintf(stderr, "hookd rekey: %s\n", old_box.error().message.c_str());
         return 2;
     }
-    auto store = shared ? store::OpenPostgresStore({o.db, 1}, std::move(*old_box))
+    auto store = shared ? store::OpenPostgresStore({db->postgres_url, 1}, std::move(*old_box))
                         : store::OpenSqliteStore({sqlite_path, "FULL", 5000}, std::move(*old_box));
     if (!store) {
         std::fprintf(stderr, "hookd rekey: cannot open %s: %s\n", db_name.c_str(), store.error().message.c_str());
@@ -233,8 +227,8 @@ int Rekey(const RekeyOptions& o) {
 
 int Migrate(const MigrateOptions& o) {
     if (!o.from.empty() || !o.to.empty()) {
-        auto from = app::SqlitePathFromUrl(o.from);
-        if (!from || !app::IsPostgresUrl(o.to)) {
+        auto from = SqlitePathFromUrl(o.from);
+        if (!from || !IsPostgresUrl(o.to)) {
             std::fprintf(stderr, "hookd migrate: --from must be sqlite:PATH and --to postgresql://...\n");
             return 2;
         }
@@ -257,7 +251,7 @@ int Migrate(const MigrateOptions& o) {
                     static_cast<long long>(*n), from->c_str());
         return 0;
     }
-    if (app::IsPostgresUrl(o.db)) {
+    if (IsPostgresUrl(o.db)) {
         auto v = store::MigratePostgres(o.db);
         if (!v) {
             std::fprintf(stderr, "hookd migrate: %s\n", v.error().message.c_str());
@@ -266,7 +260,7 @@ int Migrate(const MigrateOptions& o) {
         std::printf("PostgreSQL database is at schema version %d\n", *v);
         return 0;
     }
-    auto path = app::SqlitePathFromUrl(o.db);
+    auto path = SqlitePathFromUrl(o.db);
     if (!path) {
         std::fprintf(stderr, "hookd migrate: %s\n", path.error().message.c_str());
         return 2;
