@@ -2,24 +2,60 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 namespace hookd::app {
 
-bool IsPostgresUrl(const std::string& url) {
-    return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+namespace {
+
+std::string Trim(const std::string& s) {
+    const auto begin = s.find_first_not_of(" \t\r");
+    if (begin == std::string::npos) return "";
+    return s.substr(begin, s.find_last_not_of(" \t\r") - begin + 1);
 }
 
-Result<std::string> SqlitePathFromUrl(const std::string& url) {
-    if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
-    if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
-    return Fail(Error::Invalid("--db: expected sqlite:PATH or postgresql://..., got '" + url + "'"));
+}  // namespace
+
+Result<std::vector<ConfigEntry>> ReadConfigFile(const std::string& path) {
+    const std::string where = "--config " + path;
+    if (std::filesystem::is_directory(path)) return Fail(Error::Invalid(where + ": is a folder, not a file"));
+    std::ifstream in(path);
+    if (!in) return Fail(Error::Invalid(where + ": cannot read it: " + std::strerror(errno)));
+    std::vector<ConfigEntry> entries;
+    std::string text;
+    for (int line = 1; std::getline(in, text); ++line) {
+        const std::string l = Trim(text);
+        if (l.empty() || l.front() == '#') continue;
+        const std::string at = where + " line " + std::to_string(line) + ": ";
+        const auto eq = l.find('=');
+        if (eq == std::string::npos || l.front() == '[') {
+            return Fail(Error::Invalid(at + "expected key = value, got '" + l.substr(0, 60) + "'"));
+        }
+        ConfigEntry e{Trim(l.substr(0, eq)), Trim(l.substr(eq + 1)), line};
+        if (e.key.empty()) return Fail(Error::Invalid(at + "the key before '=' is empty"));
+        if (e.value.size() >= 2 && (e.value.front() == '"' || e.value.front() == '\'') &&
+            e.value.back() == e.value.front()) {
+            e.value = e.value.substr(1, e.value.size() - 2);
+        }
+        for (const auto& earlier : entries) {
+            if (earlier.key == e.key) {
+                return Fail(
+                    Error::Invalid(at + "'" + e.key + "' is already set on line " + std::to_string(earlier.line)));
+            }
+        }
+        entries.push_back(std::move(e));
+    }
+    if (in.bad()) return Fail(Error::Invalid(where + ": cannot read it: " + std::strerror(errno)));
+    return entries;
 }
 
-Result<ServeSettings> Validate(const ServeFlags& f) {
-    ServeSettings s;
+Result<cli::ServeSettings> Validate(const ServeFlags& f) {
+    cli::ServeSettings s;
     const auto colon = f.listen.rfind(':');
     if (colon == std::string::npos || colon == 0) {
         return Fail(Error::Invalid("--listen: expected HOST:PORT, got '" + f.listen + "'"));
@@ -35,17 +71,11 @@ Result<ServeSettings> Validate(const ServeFlags& f) {
     }
     s.port = static_cast<unsigned short>(port);
 
-    if (IsPostgresUrl(f.db)) {
-        s.postgres_url = f.db;
-        s.data_dir = "./data";
-    } else {
-        auto path = SqlitePathFromUrl(f.db);
-        if (!path) return Fail(path.error());
-        if (path->empty()) return Fail(Error::Invalid("--db: the SQLite path is empty"));
-        s.sqlite_path = *path;
-        s.data_dir = std::filesystem::path(s.sqlite_path).parent_path().string();
-        if (s.data_dir.empty()) s.data_dir = ".";
-    }
+    auto db = cli::ParseDbUrl(f.db);
+    if (!db) return Fail(db.error());
+    s.sqlite_path = db->sqlite_path;
+    s.postgres_url = db->postgres_url;
+    s.data_dir = db->data_dir;
 
     std::vector<Cidr> cidrs;
     for (const auto& item : f.allow_cidrs) {

@@ -1,16 +1,13 @@
 #pragma once
 // hookd's configuration: one typed struct per command, validated once at startup.
-// Sources, later ones winning: a config file (--config, INI/TOML `key = value`),
-// HOOKD_* environment variables, then flags. Unknown keys and bad values fail at
-// startup with a one-line message.
-#include <optional>
+// Sources, later ones winning: the defaults below, a config file (--config FILE,
+// `key = value` lines, keys as the long flag names), HOOKD_* environment variables,
+// then flags. Unknown keys and bad values fail at startup with a one-line message.
 #include <string>
 #include <vector>
 
-#include "core/address_guard.hpp"
+#include "cli/settings.hpp"
 #include "core/result.hpp"
-#include "core/retry_schedule.hpp"
-#include "core/time.hpp"
 
 namespace hookd::app {
 
@@ -41,42 +38,21 @@ struct ServeFlags {
     int max_connections = 10'000;                  //!< --max-connections / HOOKD_MAX_CONNECTIONS: more are closed at once
 };
 
-//! The validated settings `serve` runs with.
-struct ServeSettings {
-    std::string host;
-    unsigned short port = 8080;
-    std::string sqlite_path;  //!< the SQLite file, when the store is SQLite
-    std::string postgres_url; //!< the PostgreSQL URL, when the store is PostgreSQL
-    std::string data_dir;     //!< master key and operator token live here (the SQLite file's folder, or ./data)
-    AddressPolicy policy;
-    RetrySchedule schedule = RetrySchedule::Default();
-    std::string catalog_file;
-    std::string master_key_file;
-    std::string sqlite_synchronous;
-    std::string metrics_token;
-    int max_in_flight = 512;
-    DurationMs lease_ms = 30'000;
-    DurationMs drain_ms = 10'000;
-    double api_rate_limit = 1000;
-    std::string ca_file;
-    DurationMs retention_ms = 30LL * 86'400'000;
-    DurationMs purge_interval_ms = 60'000;
-    DurationMs auto_disable_after_ms = 5LL * 86'400'000;
-    int busy_timeout_ms = 5000;
-    std::string node_id;
-    std::string log_level;
-    int handler_threads = 8;
-    int client_timeout_ms = 30'000;
-    int max_connections = 10'000;
-    std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN
-    std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
+//! One setting of a config file: `key = value` on line `line`.
+struct ConfigEntry {
+    std::string key;    //!< a long flag name without the dashes, e.g. "retry-schedule"
+    std::string value;  //!< without surrounding whitespace and one pair of quotes
+    int line = 0;       //!< 1-based
 };
 
-//! Checks every value; the error message is one line naming the flag.
-[[nodiscard]] Result<ServeSettings> Validate(const ServeFlags& flags);
+//! Reads a config file: `key = value` lines, blank lines and comment lines (first
+//! non-blank character `#`). A value may be wrapped in double or single quotes (kept
+//! literally otherwise, `#` included). Does not know which keys exist: the caller checks
+//! them against its flags. Errors, one line naming the file (and line): the file cannot
+//! be read, a line is not `key = value`, a key appears twice.
+[[nodiscard]] Result<std::vector<ConfigEntry>> ReadConfigFile(const std::string& path);
 
-//! "sqlite:PATH" → PATH. Errors for other schemes.
-[[nodiscard]] Result<std::string> SqlitePathFromUrl(const std::string& url);
-[[nodiscard]] bool IsPostgresUrl(const std::string& url);
+//! Checks every value; the error message is one line naming the flag.
+[[nodiscard]] Result<cli::ServeSettings> Validate(const ServeFlags& flags);
 
 }  // namespace hookd::app

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #ifdef HOOKD_WITH_MIMALLOC
 #include <mimalloc.h>
@@ -23,6 +24,51 @@ std::string Allocator() {
 #endif
 }
 
+// Applies the config file at `path` to the options of `cmd` that neither a flag nor a
+// HOOKD_* variable set (file < environment < flags). Every key must be a long flag of
+// `cmd`, or of `serve` (skipped by the other subcommands, so one file serves them all).
+// Returns the entries used, or a one-line error naming the file, line and key.
+hookd::Result<std::vector<hookd::app::ConfigEntry>> ApplyConfigFile(CLI::App& cmd, const std::string& path,
+                                                                    const CLI::App& serve) {
+    using hookd::Error;
+    using hookd::Fail;
+    auto entries = hookd::app::ReadConfigFile(path);
+    if (!entries) return Fail(entries.error());
+    std::vector<hookd::app::ConfigEntry> used;
+    for (const auto& e : *entries) {
+        const std::string at = "--config " + path + " line " + std::to_string(e.line) + ": ";
+        const std::string flag = "--" + e.key;
+        const bool settable = e.key != "config" && e.key != "help";
+        CLI::Option* opt = settable ? cmd.get_option_no_throw(flag) : nullptr;
+        if (!opt) {
+            if (settable && serve.get_option_no_throw(flag)) continue;
+            return Fail(Error::Invalid(at + "unknown key '" + e.key + "'"));
+        }
+        if (opt->count() > 0) continue;
+        try {
+            opt->add_result(e.value);
+            opt->run_callback();
+        } catch (const CLI::ParseError&) {
+            return Fail(Error::Invalid(at + e.key + ": bad value '" + e.value + "'"));
+        }
+        used.push_back(e);
+    }
+    return used;
+}
+
+// Reads --config (when given) into `cmd`; prints the one-line error and returns false on failure.
+bool LoadConfig(CLI::App& cmd, const std::string& path, const CLI::App& serve,
+                std::vector<hookd::app::ConfigEntry>* used = nullptr) {
+    if (path.empty()) return true;
+    auto r = ApplyConfigFile(cmd, path, serve);
+    if (!r) {
+        std::fprintf(stderr, "hookd %s: %s\n", cmd.get_name().c_str(), r.error().message.c_str());
+        return false;
+    }
+    if (used) *used = std::move(*r);
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,9 +78,10 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     app::ServeFlags flags;
+    std::string serve_config, migrate_config, rekey_config;
     auto* serve = app.add_subcommand("serve", "Run the service (API, admin page and delivery)");
-    serve->set_config("--config", "", "Config file (INI/TOML: key = value, keys as the long flags)");
-    serve->allow_config_extras(CLI::config_extras_mode::error);
+    serve->add_option("--config", serve_config,
+                      "Config file: key = value lines, keys as the long flags; HOOKD_* and flags win over it");
     serve->add_option("--listen", flags.listen, "HOST:PORT to listen on")->envname("HOOKD_LISTEN")->capture_default_str();
     serve->add_option("--db", flags.db, "sqlite:PATH (or postgresql://...)")->envname("HOOKD_DB")->capture_default_str();
     serve->add_flag("--allow-private-network", flags.allow_private_network,
@@ -120,6 +167,7 @@ int main(int argc, char** argv) {
 
     cli::MigrateOptions migrate_opts;
     auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations, or copy SQLite into PostgreSQL");
+    migrate->add_option("--config", migrate_config, "Config file, as for serve (keys only serve has are skipped)");
     migrate->add_option("--db", migrate_opts.db, "sqlite:PATH or postgresql://...")
         ->envname("HOOKD_DB")
         ->capture_default_str();
@@ -130,8 +178,12 @@ int main(int argc, char** argv) {
 
     cli::RekeyOptions rekey;
     auto* rekey_cmd = app.add_subcommand("rekey", "Re-encrypt every webhook secret under a new master key (stop hookd first)");
-    rekey_cmd->add_option("--db", rekey.db, "sqlite:PATH")->envname("HOOKD_DB")->capture_default_str();
-    rekey_cmd->add_option("--master-key-file", rekey.key_file, "The current key (default: next to the database)");
+    rekey_cmd->add_option("--config", rekey_config, "Config file, as for serve (keys only serve has are skipped)");
+    rekey_cmd->add_option("--db", rekey.db, "sqlite:PATH or postgresql://...")
+        ->envname("HOOKD_DB")
+        ->capture_default_str();
+    rekey_cmd->add_option("--master-key-file", rekey.key_file, "The current key (default: next to the database)")
+        ->envname("HOOKD_MASTER_KEY_FILE");
     rekey_cmd->add_option("--new-key-file", rekey.new_key_file, "The new key; created when it does not exist")
         ->required();
 
@@ -149,9 +201,17 @@ int main(int argc, char** argv) {
     }
 
     if (serve->parsed()) {
+        std::vector<app::ConfigEntry> from_file;
+        if (!LoadConfig(*serve, serve_config, *serve, &from_file)) return 2;
         auto settings = app::Validate(flags);
         if (!settings) {
-            std::fprintf(stderr, "hookd serve: %s\n", settings.error().message.c_str());
+            std::string message = settings.error().message;
+            for (const auto& e : from_file) {
+                if (message.rfind("--" + e.key + ":", 0) == 0) {
+                    message += " (set in --config " + serve_config + " line " + std::to_string(e.line) + ")";
+                }
+            }
+            std::fprintf(stderr, "hookd serve: %s\n", message.c_str());
             return 2;
         }
         return cli::Serve(*settings);
@@ -159,7 +219,7 @@ int main(int argc, char** argv) {
     if (listen_cmd->parsed()) return cli::Listen(listen);
     if (sign_cmd->parsed()) return cli::Sign(sign);
     if (verify_cmd->parsed()) return cli::Verify(sign);
-    if (migrate->parsed()) return cli::Migrate(migrate_opts);
-    if (rekey_cmd->parsed()) return cli::Rekey(rekey);
+    if (migrate->parsed()) return LoadConfig(*migrate, migrate_config, *serve) ? cli::Migrate(migrate_opts) : 2;
+    if (rekey_cmd->parsed()) return LoadConfig(*rekey_cmd, rekey_config, *serve) ? cli::Rekey(rekey) : 2;
     return 2;
 }

@@ -3,12 +3,12 @@
 #include <cstdint>
 #include <string>
 
-#include "app/config.hpp"
+#include "cli/settings.hpp"
 
 namespace hookd::cli {
 
 //! `hookd serve`: the composition root. Runs until SIGTERM/SIGINT, then drains.
-int Serve(const app::ServeSettings& settings);
+int Serve(const ServeSettings& settings);
 
 struct ListenOptions {
     std::string listen = "127.0.0.1:9000";

@@ -42,7 +42,7 @@ Result<Catalogue> LoadCatalogue(const std::string& file) {
 
 // Makes sure an operator can sign in: HOOKD_OPERATOR_TOKEN, or a token created on first
 // start and written next to the database.
-void BootstrapOperator(store::Store& store, const app::ServeSettings& s, const Clock& clock) {
+void BootstrapOperator(store::Store& store, const ServeSettings& s, const Clock& clock) {
     const std::string file = (fs::path(s.data_dir) / "operator-token").string();
     if (s.operator_token) {
         spdlog::info("operator token: from HOOKD_OPERATOR_TOKEN");
@@ -118,7 +118,7 @@ private:
 
 }  // namespace
 
-int Serve(const app::ServeSettings& s) {
+int Serve(const ServeSettings& s) {
     spdlog::set_level(spdlog::level::from_str(s.log_level));
     // Signals are taken by sigwait below; block them before any thread starts.
     sigset_t signals;

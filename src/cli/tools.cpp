@@ -157,49 +157,78 @@ int Verify(const SignOptions& o) {
 }
 
 int Rekey(const RekeyOptions& o) {
-    auto path = app::SqlitePathFromUrl(o.db);
-    if (!path) {
-        std::fprintf(stderr, "hookd rekey: %s\n", path.error().message.c_str());
+    // The database and the default key file as `serve` finds them.
+    auto db = ParseDbUrl(o.db);
+    if (!db) {
+        std::fprintf(stderr, "hookd rekey: %s\n", db.error().message.c_str());
         return 2;
     }
-    const std::string dir = std::filesystem::path(*path).parent_path().string();
-    const std::string key_file = o.key_file.empty() ? (std::filesystem::path(dir.empty() ? "." : dir) / "master.key").string()
-                                                    : o.key_file;
+    const bool shared = !db->postgres_url.empty();
+    const std::string& sqlite_path = db->sqlite_path;
+    const std::string& data_dir = db->data_dir;
+    const std::string db_name = shared ? "the PostgreSQL database" : sqlite_path;
+    const std::string key_file =
+        o.key_file.empty() ? (std::filesystem::path(data_dir) / "master.key").string() : o.key_file;
     std::optional<std::string> env;
     if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) env = k;
     auto old_key = LoadMasterKey(env, key_file, false);
-    auto new_key = LoadMasterKey(std::nullopt, o.new_key_file, true);
-    if (!old_key || !new_key) {
-        std::fprintf(stderr, "hookd rekey: %s\n", (!old_key ? old_key : new_key).error().message.c_str());
+    if (!old_key) {
+        std::fprintf(stderr, "hookd rekey: %s\n", old_key.error().message.c_str());
         return 2;
     }
-    if (!std::filesystem::exists(*path)) {
-        std::fprintf(stderr, "hookd rekey: database %s does not exist\n", path->c_str());
+    if (!shared && !std::filesystem::exists(sqlite_path)) {
+        std::fprintf(stderr, "hookd rekey: database %s does not exist\n", sqlite_path.c_str());
         return 2;
     }
-    auto store = store::OpenSqliteStore({*path, "FULL", 5000}, *crypto::SecretBox::Create(*old_key));
+    auto old_box = crypto::SecretBox::Create(*old_key);
+    if (!old_box) {
+        std::fprintf(stderr, "hookd rekey: %s\n", old_box.error().message.c_str());
+        return 2;
+    }
+    auto store = shared ? store::OpenPostgresStore({db->postgres_url, 1}, std::move(*old_box))
+                        : store::OpenSqliteStore({sqlite_path, "FULL", 5000}, std::move(*old_box));
     if (!store) {
-        std::fprintf(stderr, "hookd rekey: %s\n", store.error().message.c_str());
+        std::fprintf(stderr, "hookd rekey: cannot open %s: %s\n", db_name.c_str(), store.error().message.c_str());
         return 1;
     }
     if (auto r = (*store)->VerifyMasterKey(); !r) {
         std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
         return 1;
     }
-    if (auto r = (*store)->Rekey(*crypto::SecretBox::Create(*new_key)); !r) {
+    // Only now, with the current key known to be right, is a new key file created.
+    auto new_key = LoadMasterKey(std::nullopt, o.new_key_file, true);
+    if (!new_key) {
+        std::fprintf(stderr, "hookd rekey: %s\n", new_key.error().message.c_str());
+        return 2;
+    }
+    auto new_box = crypto::SecretBox::Create(*new_key);
+    if (!new_box) {
+        std::fprintf(stderr, "hookd rekey: %s\n", new_box.error().message.c_str());
+        return 2;
+    }
+    if (auto r = (*store)->Rekey(*new_box); !r) {
         std::fprintf(stderr, "hookd rekey: %s\n", r.error().message.c_str());
         return 1;
     }
-    std::printf("every secret in %s is now encrypted with the key in %s; start hookd with --master-key-file %s "
-                "(or move it to %s)\n",
-                path->c_str(), o.new_key_file.c_str(), o.new_key_file.c_str(), key_file.c_str());
+    if (env) {
+        std::printf(
+            "every secret in %s is now encrypted with the key in %s; start hookd with HOOKD_MASTER_KEY set "
+            "to that key%s\n",
+            db_name.c_str(), o.new_key_file.c_str(), shared ? ", on every node" : "");
+    } else {
+        std::printf(
+            "every secret in %s is now encrypted with the key in %s; start hookd with --master-key-file %s "
+            "(or move it to %s)%s\n",
+            db_name.c_str(), o.new_key_file.c_str(), o.new_key_file.c_str(), key_file.c_str(),
+            shared ? ", on every node" : "");
+    }
     return 0;
 }
 
 int Migrate(const MigrateOptions& o) {
     if (!o.from.empty() || !o.to.empty()) {
-        auto from = app::SqlitePathFromUrl(o.from);
-        if (!from || !app::IsPostgresUrl(o.to)) {
+        auto from = SqlitePathFromUrl(o.from);
+        if (!from || !IsPostgresUrl(o.to)) {
             std::fprintf(stderr, "hookd migrate: --from must be sqlite:PATH and --to postgresql://...\n");
             return 2;
         }
@@ -222,7 +251,7 @@ int Migrate(const MigrateOptions& o) {
                     static_cast<long long>(*n), from->c_str());
         return 0;
     }
-    if (app::IsPostgresUrl(o.db)) {
+    if (IsPostgresUrl(o.db)) {
         auto v = store::MigratePostgres(o.db);
         if (!v) {
             std::fprintf(stderr, "hookd migrate: %s\n", v.error().message.c_str());
@@ -231,7 +260,7 @@ int Migrate(const MigrateOptions& o) {
         std::printf("PostgreSQL database is at schema version %d\n", *v);
         return 0;
     }
-    auto path = app::SqlitePathFromUrl(o.db);
+    auto path = SqlitePathFromUrl(o.db);
     if (!path) {
         std::fprintf(stderr, "hookd migrate: %s\n", path.error().message.c_str());
         return 2;
