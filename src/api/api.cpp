@@ -187,7 +187,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     if (!is_api && fallback_) return fallback_(req);
 
     Route* match = nullptr;
-    bool path_matched = false;
+    std::string allow;  // methods of the routes whose path matched
     std::unordered_map<std::string, std::string> params;
     for (auto& r : routes_) {
         if (r->segments.size() != segments.size()) continue;
@@ -202,7 +202,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
             }
         }
         if (!ok) continue;
-        path_matched = true;
+        allow += (allow.empty() ? "" : ", ") + r->method + (r->method == "GET" ? ", HEAD" : "");
         if (r->method == req.method || (req.method == "HEAD" && r->method == "GET")) {
             match = r.get();
             params = std::move(p);
@@ -210,8 +210,9 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         }
     }
     if (!match) {
-        if (path_matched) {
+        if (!allow.empty()) {
             HttpResponse r = Problem(405, "Method not allowed", req.method + " is not supported on " + req.path);
+            r.headers.emplace_back("Allow", allow);
             return r;
         }
         return Problem(404, "Not found", "no route for " + req.path);
@@ -250,8 +251,8 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         if (need == Access::kAdmin || need == Access::kPublisher) {
             const auto role = need == Access::kAdmin ? store::Role::kAdmin : store::Role::kPublisher;
             if (ctx.who.role != role) {
-                return Problem(403, "Forbidden",
-                               std::string("this route needs a ") + std::string(store::ToString(role)) + " token");
+                return Problem(403, "Forbidden", role == store::Role::kAdmin ? "this route needs an admin token"
+                                                                             : "this route needs a publisher token");
             }
             if (!ctx.who.site || *ctx.who.site != ctx.Param("site")) {
                 return Problem(403, "Forbidden", "this token is not valid for site " + ctx.Param("site"));
@@ -302,7 +303,9 @@ HttpResponse Api::MetricsText(Ctx& ctx) {
     if (!options_.metrics_token.empty()) {
         const std::string expected = "Bearer " + options_.metrics_token;
         if (!crypto::ConstantTimeEquals(ctx.req.Header("authorization"), expected)) {
-            return Problem(401, "Unauthorized", "/metrics needs the metrics token");
+            HttpResponse r = Problem(401, "Unauthorized", "/metrics needs the metrics token");
+            r.headers.emplace_back("WWW-Authenticate", "Bearer");
+            return r;
         }
     }
     auto stats = store_.Stats();

@@ -167,7 +167,10 @@ TEST_F(ApiTest, AuditLogRecordsWhoChangedWhat) {
 
 TEST_F(ApiTest, UnknownRoutesAndMethods) {
     EXPECT_EQ(Call("GET", "/v1/nothing", "op").status, 404);
-    EXPECT_EQ(Call("PUT", "/v1/sites", "op").status, 405);
+    auto wrong = Call("PUT", "/v1/sites", "op");
+    EXPECT_EQ(wrong.status, 405);
+    ASSERT_EQ(wrong.headers.size(), 1u);
+    EXPECT_EQ(wrong.headers[0], (std::pair<std::string, std::string>{"Allow", "POST, GET, HEAD"}));
     EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
     auto metrics = Call("GET", "/metrics", "");
     EXPECT_EQ(metrics.status, 200);
