@@ -82,7 +82,7 @@ Result<json::object> ParseObject(const HttpRequest& req, bool empty_ok) {
     return std::move(v.as_object());
 }
 
-Result<store::PageRequest> ParsePage(const Api::Ctx& ctx) {
+Result<store::PageRequest> ParsePage(const Api::Ctx& ctx, CursorCheck valid_cursor) {
     store::PageRequest page;
     if (auto l = ctx.Query("limit")) {
         int v = 0;
@@ -93,11 +93,16 @@ Result<store::PageRequest> ParsePage(const Api::Ctx& ctx) {
         page.limit = v;
     }
     if (auto c = ctx.Query("cursor"); c && !c->empty()) {
-        if (c->size() > 200) return Fail(Error::Invalid("bad query parameter", {{"cursor", "is not a valid cursor"}}));
+        if (!valid_cursor(*c)) {
+            return Fail(Error::Invalid("bad query parameter",
+                                       {{"cursor", "is not a cursor of this list (use the nextCursor of the previous page)"}}));
+        }
         page.cursor = *c;
     }
     return page;
 }
+
+HttpResponse BadQuery(const Error& e) { return Problem(400, "Bad request", e.message, e.fields); }
 
 Api::Api(store::Store& store, delivery::Dispatcher& dispatcher, const Catalogue& catalogue, Metrics& metrics,
          const Clock& clock, ApiOptions options)
@@ -266,7 +271,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
 
 void Api::Audit(const Ctx& ctx, const SiteId& site, std::string action, std::string target, std::string detail_json) {
     store::AuditEntry e;
-    e.id = NewId("aud_");
+    e.id = NewId(kAuditPrefix);
     e.site = site;
     e.at = clock_.Now();
     e.actor = ctx.who.token_id ? ctx.who.token_id->str() : "operator";
@@ -277,8 +282,8 @@ void Api::Audit(const Ctx& ctx, const SiteId& site, std::string action, std::str
 }
 
 HttpResponse Api::ListAudit(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kAuditPrefix); });
+    if (!page) return BadQuery(page.error());
     auto list = store_.ListAudit(ctx.Param("site"), *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const store::AuditEntry& e) {
@@ -376,8 +381,8 @@ HttpResponse Api::CreateSite(Ctx& ctx) {
 }
 
 HttpResponse Api::ListSites(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsValidSiteId(c); });
+    if (!page) return BadQuery(page.error());
     auto sites = store_.ListSites(*page);
     if (!sites) return ProblemFrom(sites.error());
     return ListJson(*sites, [](const store::Site& s) { return ToJson(s); });
@@ -431,8 +436,8 @@ HttpResponse Api::CreateToken(Ctx& ctx) {
 }
 
 HttpResponse Api::ListTokens(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kTokenPrefix); });
+    if (!page) return BadQuery(page.error());
     if (auto site = store_.GetSite(ctx.Param("site")); !site) return ProblemFrom(site.error());
     auto tokens = store_.ListTokens(ctx.Param("site"), *page);
     if (!tokens) return ProblemFrom(tokens.error());

@@ -290,8 +290,8 @@ HttpResponse Api::CreateWebhook(Ctx& ctx) {
 }
 
 HttpResponse Api::ListWebhooks(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kWebhookPrefix); });
+    if (!page) return BadQuery(page.error());
     auto list = store_.ListWebhooks(ctx.Param("site"), *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const Webhook& w) { return ToJson(w); });
@@ -455,8 +455,8 @@ HttpResponse Api::Replay(Ctx& ctx) {
 HttpResponse Api::ListDeliveries(Ctx& ctx) {
     const WebhookId id(ctx.Param("id"));
     if (auto w = store_.GetWebhook(ctx.Param("site"), id); !w) return ProblemFrom(w.error());
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kDeliveryPrefix); });
+    if (!page) return BadQuery(page.error());
     store::DeliveryFilter f;
     std::vector<FieldError> errors;
     if (auto s = ctx.Query("state"); s && !s->empty()) {
@@ -470,7 +470,7 @@ HttpResponse Api::ListDeliveries(Ctx& ctx) {
             (std::string_view(key) == "since" ? f.since : f.until) = parsed;
         }
     }
-    if (!errors.empty()) return Problem(422, "Validation failed", "bad query parameter", errors);
+    if (!errors.empty()) return Problem(400, "Bad request", "bad query parameter", errors);
     auto list = store_.ListDeliveries(ctx.Param("site"), id, f, *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const Delivery& d) { return ToJson(d, false); });

@@ -167,6 +167,19 @@ describe('auth and protocol errors', () => {
     assert.equal(wrongRole2.json.detail, 'this route needs a publisher token');
   });
 
+  test('a bad cursor or limit on a list is refused with 400 naming the parameter', T, async () => {
+    const site = await setupSite(server);
+    const rx = await receiver();
+    const wh = await createWebhook(site, { payloadUrl: rx.url() });
+    const list = `/v1/sites/${site.siteId}/webhooks/${wh.id}/deliveries`;
+    for (const [q, field] of [['cursor=not-a-cursor', 'cursor'], [`cursor=${wh.id}`, 'cursor'], ['limit=0', 'limit'], ['limit=x', 'limit'], ['state=lost', 'state'], ['since=yesterday', 'since']]) {
+      const r = await site.admin.get(`${list}?${q}`);
+      assertProblem(r, 400, `?${q}`);
+      assert.deepEqual(errorFields(r), [field], `?${q}: ${r.text}`);
+    }
+    assert.equal((await site.admin.get(`${list}?cursor=`)).status, 200, 'an empty cursor is the first page');
+  });
+
   test('body over 1 MiB → 413 and nothing created', T, async () => {
     const site = await setupSite(server);
     const rx = await receiver();
