@@ -492,8 +492,11 @@ HttpResponse Api::RetryDelivery(Ctx& ctx) {
     if (ctx.params.count("id") && existing->webhook_id.str() != ctx.Param("id")) {
         return Problem(404, "Not found", "delivery " + ctx.Param("did") + " not found");
     }
-    auto w = store_.GetWebhook(ctx.Param("site"), existing->webhook_id);
-    if (!w) return Problem(409, "Conflict", "the delivery's webhook was deleted");
+    // A delivery outlives its webhook (it is cancelled, not deleted): retrying it then is a conflict.
+    if (auto w = store_.GetWebhook(ctx.Param("site"), existing->webhook_id); !w) {
+        if (w.error().code == ErrorCode::kNotFound) return Problem(409, "Conflict", "the delivery's webhook was deleted");
+        return ProblemFrom(w.error());
+    }
     auto d = store_.RetryDelivery(ctx.Param("site"), did, clock_.Now());
     if (!d) return ProblemFrom(d.error());
     Audit(ctx, ctx.Param("site"), "delivery.retry", did.str(), "");
