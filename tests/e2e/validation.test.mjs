@@ -269,6 +269,14 @@ describe('events', () => {
     assert.equal(b.status, 202, show(b));
     assert.deepEqual(b.json.ids, a.json.ids);
     assert.equal(b.json.accepted, a.json.accepted);
+    // The same key with another body: the first answer again, marked, and nothing new —
+    // the body of a repeat is not compared.
+    const other = { event: 'DELETE', entity: 'Agreement', entityId: 99 };
+    const d = await s.publisher.post(`/v1/sites/${s.siteId}/events`, other, { headers });
+    assert.equal(d.status, 202, show(d));
+    assert.deepEqual(d.json.ids, a.json.ids);
+    assert.equal(d.headers['idempotent-replayed'], 'true');
+    assert.equal(a.headers['idempotent-replayed'], undefined);
     // A different key creates new events.
     const c = await s.publisher.post(`/v1/sites/${s.siteId}/events`, body, { headers: { 'idempotency-key': `other-${Date.now()}` } });
     assert.equal(c.status, 202, show(c));
