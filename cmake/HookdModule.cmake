@@ -1,6 +1,6 @@
 # hookd_module(NAME <name> SOURCES ... DEPS ...)
 # Makes the static library hookd_<name> with our warning set; include paths are
-# rooted at src/ so headers are included as "core/webhook.hpp".
+# rooted at src/ so headers are included as "core/domain.hpp".
 set(HOOKD_WARNINGS -Wall -Wextra -Wpedantic -Werror -Wshadow -Wold-style-cast -Wnon-virtual-dtor)
 
 function(hookd_module)

@@ -82,7 +82,7 @@ Result<json::object> ParseObject(const HttpRequest& req, bool empty_ok) {
     return std::move(v.as_object());
 }
 
-Result<store::PageRequest> ParsePage(const Api::Ctx& ctx) {
+Result<store::PageRequest> ParsePage(const Api::Ctx& ctx, CursorCheck valid_cursor) {
     store::PageRequest page;
     if (auto l = ctx.Query("limit")) {
         int v = 0;
@@ -93,11 +93,16 @@ Result<store::PageRequest> ParsePage(const Api::Ctx& ctx) {
         page.limit = v;
     }
     if (auto c = ctx.Query("cursor"); c && !c->empty()) {
-        if (c->size() > 200) return Fail(Error::Invalid("bad query parameter", {{"cursor", "is not a valid cursor"}}));
+        if (!valid_cursor(*c)) {
+            return Fail(Error::Invalid("bad query parameter",
+                                       {{"cursor", "is not a cursor of this list (use the nextCursor of the previous page)"}}));
+        }
         page.cursor = *c;
     }
     return page;
 }
+
+HttpResponse BadQuery(const Error& e) { return Problem(400, "Bad request", e.message, e.fields); }
 
 Api::Api(store::Store& store, delivery::Dispatcher& dispatcher, const Catalogue& catalogue, Metrics& metrics,
          const Clock& clock, ApiOptions options)
@@ -187,7 +192,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     if (!is_api && fallback_) return fallback_(req);
 
     Route* match = nullptr;
-    bool path_matched = false;
+    std::string allow;  // methods of the routes whose path matched
     std::unordered_map<std::string, std::string> params;
     for (auto& r : routes_) {
         if (r->segments.size() != segments.size()) continue;
@@ -202,7 +207,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
             }
         }
         if (!ok) continue;
-        path_matched = true;
+        allow += (allow.empty() ? "" : ", ") + r->method + (r->method == "GET" ? ", HEAD" : "");
         if (r->method == req.method || (req.method == "HEAD" && r->method == "GET")) {
             match = r.get();
             params = std::move(p);
@@ -210,8 +215,9 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         }
     }
     if (!match) {
-        if (path_matched) {
+        if (!allow.empty()) {
             HttpResponse r = Problem(405, "Method not allowed", req.method + " is not supported on " + req.path);
+            r.headers.emplace_back("Allow", allow);
             return r;
         }
         return Problem(404, "Not found", "no route for " + req.path);
@@ -250,8 +256,8 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         if (need == Access::kAdmin || need == Access::kPublisher) {
             const auto role = need == Access::kAdmin ? store::Role::kAdmin : store::Role::kPublisher;
             if (ctx.who.role != role) {
-                return Problem(403, "Forbidden",
-                               std::string("this route needs a ") + std::string(store::ToString(role)) + " token");
+                return Problem(403, "Forbidden", role == store::Role::kAdmin ? "this route needs an admin token"
+                                                                             : "this route needs a publisher token");
             }
             if (!ctx.who.site || *ctx.who.site != ctx.Param("site")) {
                 return Problem(403, "Forbidden", "this token is not valid for site " + ctx.Param("site"));
@@ -265,7 +271,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
 
 void Api::Audit(const Ctx& ctx, const SiteId& site, std::string action, std::string target, std::string detail_json) {
     store::AuditEntry e;
-    e.id = NewId("aud_");
+    e.id = NewId(kAuditPrefix);
     e.site = site;
     e.at = clock_.Now();
     e.actor = ctx.who.token_id ? ctx.who.token_id->str() : "operator";
@@ -276,8 +282,8 @@ void Api::Audit(const Ctx& ctx, const SiteId& site, std::string action, std::str
 }
 
 HttpResponse Api::ListAudit(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kAuditPrefix); });
+    if (!page) return BadQuery(page.error());
     auto list = store_.ListAudit(ctx.Param("site"), *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const store::AuditEntry& e) {
@@ -302,7 +308,9 @@ HttpResponse Api::MetricsText(Ctx& ctx) {
     if (!options_.metrics_token.empty()) {
         const std::string expected = "Bearer " + options_.metrics_token;
         if (!crypto::ConstantTimeEquals(ctx.req.Header("authorization"), expected)) {
-            return Problem(401, "Unauthorized", "/metrics needs the metrics token");
+            HttpResponse r = Problem(401, "Unauthorized", "/metrics needs the metrics token");
+            r.headers.emplace_back("WWW-Authenticate", "Bearer");
+            return r;
         }
     }
     auto stats = store_.Stats();
@@ -373,8 +381,8 @@ HttpResponse Api::CreateSite(Ctx& ctx) {
 }
 
 HttpResponse Api::ListSites(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsValidSiteId(c); });
+    if (!page) return BadQuery(page.error());
     auto sites = store_.ListSites(*page);
     if (!sites) return ProblemFrom(sites.error());
     return ListJson(*sites, [](const store::Site& s) { return ToJson(s); });
@@ -428,8 +436,8 @@ HttpResponse Api::CreateToken(Ctx& ctx) {
 }
 
 HttpResponse Api::ListTokens(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kTokenPrefix); });
+    if (!page) return BadQuery(page.error());
     if (auto site = store_.GetSite(ctx.Param("site")); !site) return ProblemFrom(site.error());
     auto tokens = store_.ListTokens(ctx.Param("site"), *page);
     if (!tokens) return ProblemFrom(tokens.error());

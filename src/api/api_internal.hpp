@@ -45,7 +45,11 @@ struct Api::Route {
 
 //! Parses the body as a JSON object. An empty body is an empty object when `empty_ok`.
 [[nodiscard]] Result<boost::json::object> ParseObject(const HttpRequest& req, bool empty_ok);
-//! Reads ?limit and ?cursor; errors name the parameter.
-[[nodiscard]] Result<store::PageRequest> ParsePage(const Api::Ctx& ctx);
+//! Whether a ?cursor value is an id of the listed kind (a list's cursor is its last id).
+using CursorCheck = bool (*)(std::string_view cursor);
+//! Reads ?limit and ?cursor; a bad value is a kInvalid error naming the parameter.
+[[nodiscard]] Result<store::PageRequest> ParsePage(const Api::Ctx& ctx, CursorCheck valid_cursor);
+//! 400 problem for bad query parameters (the error's fields name them).
+[[nodiscard]] HttpResponse BadQuery(const Error& e);
 
 }  // namespace hookd::api

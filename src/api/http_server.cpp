@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/json_io.hpp"
+
 namespace hookd::api {
 namespace {
 
@@ -20,15 +22,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-HttpResponse Problem(int status, std::string_view title) {
-    HttpResponse r;
-    r.status = status;
-    r.content_type = "application/problem+json";
-    r.body = std::string(R"({"type":"about:blank","title":")") + std::string(title) + R"(","status":)" +
-             std::to_string(status) + "}";
-    return r;
-}
 
 struct Shared {
     HttpServerOptions options;
@@ -69,15 +62,20 @@ private:
         }
         if (ec == http::error::body_limit) {
             unread_ = true;
-            return Send(Problem(413, "Request body too large"), false);
+            return Send(Problem(413, "Payload too large",
+                                "the request body exceeds " + std::to_string(shared_.options.max_body_bytes) + " bytes"),
+                        false);
         }
         if (ec == http::error::header_limit) {
             unread_ = true;
-            return Send(Problem(431, "Request header fields too large"), false);
+            return Send(Problem(431, "Request header fields too large",
+                                "the request header fields exceed " + std::to_string(shared_.options.max_header_bytes) +
+                                    " bytes"),
+                        false);
         }
         if (ec) {
             unread_ = true;
-            return Send(Problem(400, "Malformed HTTP request"), false);
+            return Send(Problem(400, "Bad request", "malformed HTTP request: " + ec.message()), false);
         }
         auto req = parser_->release();
         HttpRequest in;
@@ -100,7 +98,7 @@ private:
                 out = self->shared_.handler(in);
             } catch (const std::exception& e) {
                 spdlog::error("handler for {} {} threw: {}", in.method, in.path, e.what());
-                out = Problem(500, "Internal server error");
+                out = Problem(500, "Internal server error", "the request failed; the server log has the cause");
             }
             asio::dispatch(self->stream_.get_executor(), [self, out = std::move(out), keep_alive]() mutable {
                 self->Send(std::move(out), keep_alive);

@@ -128,6 +128,7 @@ HttpResponse Problem(int status, std::string_view title, std::string_view detail
         case 413: kind = "payload-too-large"; break;
         case 422: kind = "validation"; break;
         case 429: kind = "rate-limited"; break;
+        case 431: kind = "headers-too-large"; break;
         case 503: kind = "unavailable"; break;
         default: kind = "internal"; break;
     }

@@ -27,10 +27,12 @@ inline constexpr std::string_view kMaskedSecret = "********";
 
 [[nodiscard]] HttpResponse Json(int status, const boost::json::value& v);
 [[nodiscard]] HttpResponse NoContent();
-//! RFC 9457 problem document.
+//! RFC 9457 problem document: type https://hookd.dev/problems/<kind of status>, title,
+//! status, detail and, when given, the field-level `errors`. 429 and 503 carry Retry-After.
 [[nodiscard]] HttpResponse Problem(int status, std::string_view title, std::string_view detail,
                                    const std::vector<FieldError>& errors = {});
-//! Maps an Error to its status (kInvalid → 422, kNotFound → 404, …).
+//! Maps an Error to its status by its code: kInvalid → 422, kNotFound → 404, kConflict → 409,
+//! kForbidden → 403, kUnavailable → 503 with Retry-After, kInternal → 500.
 [[nodiscard]] HttpResponse ProblemFrom(const Error& e);
 
 template <typename T, typename Fn>

@@ -290,8 +290,8 @@ HttpResponse Api::CreateWebhook(Ctx& ctx) {
 }
 
 HttpResponse Api::ListWebhooks(Ctx& ctx) {
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kWebhookPrefix); });
+    if (!page) return BadQuery(page.error());
     auto list = store_.ListWebhooks(ctx.Param("site"), *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const Webhook& w) { return ToJson(w); });
@@ -471,8 +471,8 @@ HttpResponse Api::Replay(Ctx& ctx) {
 HttpResponse Api::ListDeliveries(Ctx& ctx) {
     const WebhookId id(ctx.Param("id"));
     if (auto w = store_.GetWebhook(ctx.Param("site"), id); !w) return ProblemFrom(w.error());
-    auto page = ParsePage(ctx);
-    if (!page) return ProblemFrom(page.error());
+    auto page = ParsePage(ctx, [](std::string_view c) { return IsWellFormedId(c, kDeliveryPrefix); });
+    if (!page) return BadQuery(page.error());
     store::DeliveryFilter f;
     std::vector<FieldError> errors;
     if (auto s = ctx.Query("state"); s && !s->empty()) {
@@ -486,7 +486,7 @@ HttpResponse Api::ListDeliveries(Ctx& ctx) {
             (std::string_view(key) == "since" ? f.since : f.until) = parsed;
         }
     }
-    if (!errors.empty()) return Problem(422, "Validation failed", "bad query parameter", errors);
+    if (!errors.empty()) return Problem(400, "Bad request", "bad query parameter", errors);
     auto list = store_.ListDeliveries(ctx.Param("site"), id, f, *page);
     if (!list) return ProblemFrom(list.error());
     return ListJson(*list, [](const Delivery& d) { return ToJson(d, false); });
@@ -508,8 +508,11 @@ HttpResponse Api::RetryDelivery(Ctx& ctx) {
     if (ctx.params.count("id") && existing->webhook_id.str() != ctx.Param("id")) {
         return Problem(404, "Not found", "delivery " + ctx.Param("did") + " not found");
     }
-    auto w = store_.GetWebhook(ctx.Param("site"), existing->webhook_id);
-    if (!w) return Problem(409, "Conflict", "the delivery's webhook was deleted");
+    // A delivery outlives its webhook (it is cancelled, not deleted): retrying it then is a conflict.
+    if (auto w = store_.GetWebhook(ctx.Param("site"), existing->webhook_id); !w) {
+        if (w.error().code == ErrorCode::kNotFound) return Problem(409, "Conflict", "the delivery's webhook was deleted");
+        return ProblemFrom(w.error());
+    }
     auto d = store_.RetryDelivery(ctx.Param("site"), did, clock_.Now());
     if (!d) return ProblemFrom(d.error());
     Audit(ctx, ctx.Param("site"), "delivery.retry", did.str(), "");

@@ -1,5 +1,5 @@
 #pragma once
-// Strong, prefixed, time-ordered ids: "wh_01JD…", "evt_01JD…", "dlv_01JD…", "tok_01JD…".
+// Strong, prefixed, time-ordered ids: "wh_01JD…", "evt_01JD…", "dlv_01JD…", "tok_01JD…", "aud_01JD…".
 // The body is a ULID (48-bit milliseconds + 80 random bits, Crockford base32), so ids
 // sort by creation time and serve as pagination cursors.
 #include <compare>
@@ -35,6 +35,7 @@ inline constexpr std::string_view kWebhookPrefix = "wh_";
 inline constexpr std::string_view kEventPrefix = "evt_";
 inline constexpr std::string_view kDeliveryPrefix = "dlv_";
 inline constexpr std::string_view kTokenPrefix = "tok_";
+inline constexpr std::string_view kAuditPrefix = "aud_";  //!< audit log entries (plain strings, no StrongId)
 
 //! A new ULID-bodied id with the given prefix; monotonic within the process. Thread-safe.
 [[nodiscard]] std::string NewId(std::string_view prefix);

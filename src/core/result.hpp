@@ -1,5 +1,6 @@
 #pragma once
-// Errors as values at module boundaries (see docs/architecture.md).
+// Errors as values at module boundaries: Result<T> for what can fail; exceptions only at
+// startup and for configuration.
 #include <string>
 #include <utility>
 #include <vector>

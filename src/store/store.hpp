@@ -1,6 +1,7 @@
 #pragma once
 // The store: hookd's only durable state, and the delivery queue (rows, not a broker).
-// One interface, implemented by SqliteStore (embedded default) and, later, PostgreSQL.
+// One interface, two implementations: SQLite (sqlite/, the embedded default, one process
+// per file) and PostgreSQL (postgres/, shared by several nodes).
 //
 // Thread-safety: every method may be called from any thread.
 // Errors: kNotFound for a missing resource (scoped by site), kConflict for a duplicate,
@@ -39,7 +40,8 @@ struct Token {
     TimeMs created_at = 0;
 };
 
-//! Cursor pagination, newest first. `cursor` is the last id of the previous page.
+//! Cursor pagination, newest first (sites: in id order). `cursor` is the last id of the
+//! previous page.
 struct PageRequest {
     std::optional<std::string> cursor;
     int limit = 50;
@@ -63,7 +65,9 @@ struct IngestResult {
     bool replayed = false;  //!< answered from the idempotency record
 };
 
-//! A delivery claimed for sending; the claim is a lease that expires at `lease_until`.
+//! A delivery claimed for sending. The claim is a lease held by the claiming node until
+//! `now + lease_ms` of the Claim call, extended by RenewLeases; an expired lease makes
+//! the delivery due again.
 struct Claimed {
     Delivery delivery;  //!< without attempts
     std::int64_t seq = 0;
@@ -147,9 +151,12 @@ public:
     virtual Result<Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& webhook,
                                                   const DeliveryFilter& filter, const PageRequest& page) = 0;
     virtual Result<Delivery> GetDelivery(const SiteId& site, const DeliveryId& id) = 0;  //!< with attempts
-    //! Makes the delivery pending and due now (also a failed or cancelled one).
+    //! Makes the delivery pending and due now (also a succeeded, failed or cancelled one),
+    //! keeping its attempt count. A delivery claimed right now (in flight) is left alone and
+    //! returned as it is: its outcome is about to be recorded.
     virtual Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) = 0;
-    //! Makes every delivery of the webhook matching `filter` pending and due now.
+    //! Makes every delivery of the webhook matching `filter` pending and due now, except test
+    //! messages and deliveries claimed right now; returns how many it changed.
     virtual Result<std::int64_t> Replay(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& filter,
                                         TimeMs now) = 0;
     //! Records a test message as a delivery that the dispatcher will not pick up.

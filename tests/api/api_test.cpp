@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "api/openapi_doc.hpp"
@@ -13,6 +14,89 @@ namespace hookd::api {
 namespace {
 
 namespace json = boost::json;
+
+// The real SQLite store, with GetWebhook made to fail on demand: how the API maps a
+// store error it cannot provoke for real (a read failing between two that succeed).
+class GetWebhookFails final : public store::Store {
+public:
+    explicit GetWebhookFails(store::Store& real) : s_(real) {}
+    std::optional<Error> fail;  //!< when set, GetWebhook answers it
+
+    Status CreateSite(const store::Site& x) override { return s_.CreateSite(x); }
+    Result<store::Site> GetSite(const SiteId& id) override { return s_.GetSite(id); }
+    Result<store::Page<store::Site>> ListSites(const store::PageRequest& p) override { return s_.ListSites(p); }
+    Status CreateToken(const store::Token& t, std::string_view h) override { return s_.CreateToken(t, h); }
+    Result<store::Token> FindToken(std::string_view h) override { return s_.FindToken(h); }
+    Result<store::Page<store::Token>> ListTokens(const SiteId& site, const store::PageRequest& p) override {
+        return s_.ListTokens(site, p);
+    }
+    Status RevokeToken(const SiteId& site, const TokenId& id, TimeMs now) override {
+        return s_.RevokeToken(site, id, now);
+    }
+    Result<bool> HasOperatorToken() override { return s_.HasOperatorToken(); }
+    Status CreateWebhook(const Webhook& w) override { return s_.CreateWebhook(w); }
+    Result<Webhook> GetWebhook(const SiteId& site, const WebhookId& id) override {
+        if (fail) return Fail(*fail);
+        return s_.GetWebhook(site, id);
+    }
+    Result<Webhook> GetWebhookById(const WebhookId& id) override { return s_.GetWebhookById(id); }
+    Result<store::Page<Webhook>> ListWebhooks(const SiteId& site, const store::PageRequest& p) override {
+        return s_.ListWebhooks(site, p);
+    }
+    Status UpdateWebhook(const Webhook& w) override { return s_.UpdateWebhook(w); }
+    Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) override {
+        return s_.DeleteWebhook(site, id, now);
+    }
+    Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
+        return s_.DisableWebhook(id, reason, now);
+    }
+    Status AppendAudit(const store::AuditEntry& e) override { return s_.AppendAudit(e); }
+    Result<store::Page<store::AuditEntry>> ListAudit(const SiteId& site, const store::PageRequest& p) override {
+        return s_.ListAudit(site, p);
+    }
+    Status Rekey(const crypto::SecretBox& box) override { return s_.Rekey(box); }
+    Result<store::IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
+                                       std::optional<std::string> key, TimeMs now) override {
+        return s_.Ingest(site, std::move(events), std::move(key), now);
+    }
+    Result<store::Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& w, const store::DeliveryFilter& f,
+                                                 const store::PageRequest& p) override {
+        return s_.ListDeliveries(site, w, f, p);
+    }
+    Result<Delivery> GetDelivery(const SiteId& site, const DeliveryId& id) override { return s_.GetDelivery(site, id); }
+    Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
+        return s_.RetryDelivery(site, id, now);
+    }
+    Result<std::int64_t> Replay(const SiteId& site, const WebhookId& w, const store::DeliveryFilter& f,
+                                TimeMs now) override {
+        return s_.Replay(site, w, f, now);
+    }
+    Result<store::Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
+                                              const EntityId& id, TimeMs now) override {
+        return s_.CreateTestDelivery(w, type, entity, id, now);
+    }
+    Result<std::vector<store::Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
+                                              std::span<const WebhookId> skip) override {
+        return s_.Claim(node, now, lease_ms, limit, skip);
+    }
+    Result<std::vector<WebhookId>> Complete(std::span<const store::Outcome> outcomes, TimeMs now) override {
+        return s_.Complete(outcomes, now);
+    }
+    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
+        return s_.RenewLeases(node, seqs, until);
+    }
+    Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
+        return s_.ReleaseLeases(node, now);
+    }
+    Result<std::optional<TimeMs>> NextDue() override { return s_.NextDue(); }
+    Result<store::QueueStats> Stats() override { return s_.Stats(); }
+    Result<std::int64_t> Purge(TimeMs before, int batch) override { return s_.Purge(before, batch); }
+    Status VerifyMasterKey() override { return s_.VerifyMasterKey(); }
+    bool Ping() override { return s_.Ping(); }
+
+private:
+    store::Store& s_;
+};
 
 class ApiTest : public ::testing::Test {
 protected:
@@ -165,9 +249,75 @@ TEST_F(ApiTest, AuditLogRecordsWhoChangedWhat) {
     EXPECT_EQ(Call("GET", "/v1/sites/acme/audit", Token("acme", "publisher")).status, 403);
 }
 
+TEST_F(ApiTest, StoreErrorsAreMappedByTheirCode) {
+    GetWebhookFails faulty(*store_);
+    ApiOptions o;
+    o.operator_token = "op";
+    Api api(faulty, *dispatcher_, catalogue_, metrics_, clock_, o);
+    auto call = [&](const std::string& method, const std::string& target, const std::string& token,
+                    const std::string& body = "") {
+        HttpRequest r;
+        r.method = method;
+        r.path = target;
+        r.body = body;
+        r.headers.emplace_back("authorization", "Bearer " + token);
+        return api.Handle(r);
+    };
+    ASSERT_EQ(call("POST", "/v1/sites", "op", R"({"id":"acme"})").status, 201);
+    const auto admin = Token("acme", "admin");
+    const auto publisher = Token("acme", "publisher");
+    auto created = call("POST", "/v1/sites/acme/webhooks", admin,
+                        R"({"payloadUrl":"https://example.com/h","events":["CREATE"],"sendEverything":true})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string hook = "/v1/sites/acme/webhooks/" + std::string(Body(created).at("id").as_string());
+    ASSERT_EQ(call("POST", "/v1/sites/acme/events", publisher, R"({"event":"CREATE","entity":"Room","entityId":1})")
+                  .status,
+              202);
+    auto list = call("GET", hook + "/deliveries", admin);
+    ASSERT_EQ(list.status, 200) << list.body;
+    const std::string did(Body(list).at("data").as_array().at(0).at("id").as_string());
+
+    struct Case {
+        ErrorCode code;
+        int status;        // for a route about the webhook itself
+        int retry_status;  // retrying a delivery whose webhook lookup fails
+    };
+    const Case cases[] = {{ErrorCode::kUnavailable, 503, 503},
+                          {ErrorCode::kInternal, 500, 500},
+                          {ErrorCode::kConflict, 409, 409},
+                          {ErrorCode::kNotFound, 404, 409}};  // the delivery's webhook was deleted
+    for (const auto& c : cases) {
+        faulty.fail = Error{c.code, "injected", {}};
+        const std::vector<std::pair<std::string, HttpResponse>> answers = {
+            {"GET webhook", call("GET", hook, admin)},
+            {"PATCH webhook", call("PATCH", hook, admin, R"({"description":"x"})")},
+            {"test", call("POST", hook + "/test", admin)},
+            {"rotate-secret", call("POST", hook + "/rotate-secret", admin)},
+            {"replay", call("POST", hook + "/replay", admin, R"({"since":"2020-01-01T00:00:00Z"})")},
+            {"deliveries", call("GET", hook + "/deliveries", admin)},
+        };
+        for (const auto& [what, r] : answers) {
+            EXPECT_EQ(r.status, c.status) << what << ": " << r.body;
+            EXPECT_EQ(r.content_type, "application/problem+json") << what;
+        }
+        for (const auto& target : {"/v1/sites/acme/deliveries/" + did + "/retry", hook + "/deliveries/" + did + "/retry"}) {
+            auto r = call("POST", target, admin);
+            EXPECT_EQ(r.status, c.retry_status) << target << ": " << r.body;
+            const bool retry_after = std::any_of(r.headers.begin(), r.headers.end(),
+                                                 [](const auto& h) { return h.first == "Retry-After"; });
+            EXPECT_EQ(retry_after, c.status == 503) << target;
+        }
+    }
+    faulty.fail.reset();
+    EXPECT_EQ(call("POST", "/v1/sites/acme/deliveries/" + did + "/retry", admin).status, 202);
+}
+
 TEST_F(ApiTest, UnknownRoutesAndMethods) {
     EXPECT_EQ(Call("GET", "/v1/nothing", "op").status, 404);
-    EXPECT_EQ(Call("PUT", "/v1/sites", "op").status, 405);
+    auto wrong = Call("PUT", "/v1/sites", "op");
+    EXPECT_EQ(wrong.status, 405);
+    ASSERT_EQ(wrong.headers.size(), 1u);
+    EXPECT_EQ(wrong.headers[0], (std::pair<std::string, std::string>{"Allow", "POST, GET, HEAD"}));
     EXPECT_EQ(Call("GET", "/healthz", "").status, 200);
     auto metrics = Call("GET", "/metrics", "");
     EXPECT_EQ(metrics.status, 200);

@@ -136,6 +136,50 @@ describe('auth and protocol errors', () => {
     assertProblem(await op.request('PUT', '/v1/sites'), 405, 'wrong method');
   });
 
+  // Issue 12, point 9: the errors the HTTP layer answers before any handler are problem
+  // documents like every other error; 405 says what is allowed; messages are English.
+  test('413, 431, 405 and 403 are full problem documents (type, detail; Allow on 405)', T, async () => {
+    const site = await setupSite(server);
+    const hookdProblem = (res, status, kind, what) => {
+      assertProblem(res, status, what);
+      assert.equal(res.json.type, `https://hookd.dev/problems/${kind}`, `${what}: type`);
+      assert.equal(typeof res.json.detail, 'string', `${what}: detail`);
+      assert.ok(res.json.detail.length > 0, `${what}: detail`);
+    };
+    const big = await site.publisher.post(`/v1/sites/${site.siteId}/events`, `{"events":[${' '.repeat(1024 * 1024)}]}`, { headers: { 'content-type': 'application/json' } });
+    hookdProblem(big, 413, 'payload-too-large', 'body over 1 MiB');
+    assert.match(big.json.detail, /1048576 bytes/);
+    const headers = await site.admin.get(`/v1/sites/${site.siteId}/webhooks`, { headers: { 'x-filler': 'h'.repeat(64 * 1024) } });
+    hookdProblem(headers, 431, 'headers-too-large', 'header fields over 16 KiB');
+    assert.match(headers.json.detail, /16384 bytes/);
+    const put = await site.admin.put(`/v1/sites/${site.siteId}/webhooks`, {});
+    hookdProblem(put, 405, 'method-not-allowed', 'PUT on the webhooks collection');
+    assert.equal(put.headers.allow, 'GET, HEAD, POST');
+    const del = await server.api().del('/v1/sites');
+    assert.equal(del.headers.allow, 'POST, GET, HEAD');
+    const one = await site.admin.request('POST', `/v1/sites/${site.siteId}/webhooks/wh_x`);
+    assert.equal(one.status, 405, show(one));
+    assert.equal(one.headers.allow, 'GET, HEAD, PATCH, DELETE');
+    const wrongRole = await site.publisher.get(`/v1/sites/${site.siteId}/webhooks`);
+    hookdProblem(wrongRole, 403, 'forbidden', 'publisher on an admin route');
+    assert.equal(wrongRole.json.detail, 'this route needs an admin token');
+    const wrongRole2 = await site.admin.post(`/v1/sites/${site.siteId}/events`, { event: 'CREATE', entity: 'Agreement', entityId: 1 });
+    assert.equal(wrongRole2.json.detail, 'this route needs a publisher token');
+  });
+
+  test('a bad cursor or limit on a list is refused with 400 naming the parameter', T, async () => {
+    const site = await setupSite(server);
+    const rx = await receiver();
+    const wh = await createWebhook(site, { payloadUrl: rx.url() });
+    const list = `/v1/sites/${site.siteId}/webhooks/${wh.id}/deliveries`;
+    for (const [q, field] of [['cursor=not-a-cursor', 'cursor'], [`cursor=${wh.id}`, 'cursor'], ['limit=0', 'limit'], ['limit=x', 'limit'], ['state=lost', 'state'], ['since=yesterday', 'since']]) {
+      const r = await site.admin.get(`${list}?${q}`);
+      assertProblem(r, 400, `?${q}`);
+      assert.deepEqual(errorFields(r), [field], `?${q}: ${r.text}`);
+    }
+    assert.equal((await site.admin.get(`${list}?cursor=`)).status, 200, 'an empty cursor is the first page');
+  });
+
   test('body over 1 MiB → 413 and nothing created', T, async () => {
     const site = await setupSite(server);
     const rx = await receiver();
@@ -225,6 +269,14 @@ describe('events', () => {
     assert.equal(b.status, 202, show(b));
     assert.deepEqual(b.json.ids, a.json.ids);
     assert.equal(b.json.accepted, a.json.accepted);
+    // The same key with another body: the first answer again, marked, and nothing new —
+    // the body of a repeat is not compared.
+    const other = { event: 'DELETE', entity: 'Agreement', entityId: 99 };
+    const d = await s.publisher.post(`/v1/sites/${s.siteId}/events`, other, { headers });
+    assert.equal(d.status, 202, show(d));
+    assert.deepEqual(d.json.ids, a.json.ids);
+    assert.equal(d.headers['idempotent-replayed'], 'true');
+    assert.equal(a.headers['idempotent-replayed'], undefined);
     // A different key creates new events.
     const c = await s.publisher.post(`/v1/sites/${s.siteId}/events`, body, { headers: { 'idempotency-key': `other-${Date.now()}` } });
     assert.equal(c.status, 202, show(c));
