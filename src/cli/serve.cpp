@@ -232,6 +232,13 @@ int Serve(const ServeSettings& s) {
     spdlog::info("admin page: {}/admin/", base);
     spdlog::info("retry schedule: {} attempts; private network targets {}", s.schedule.attempts(),
                  s.policy.allow_private_network() ? "ALLOWED (--allow-private-network)" : "refused");
+    if (!s.policy.allow_list().empty()) {
+        std::string cidrs;
+        for (const auto& c : s.policy.allow_list()) {
+            cidrs += (cidrs.empty() ? "" : ", ") + ToString(c.base) + "/" + std::to_string(c.prefix);
+        }
+        spdlog::info("allowed despite the address guard (--allow-cidr): {}", cidrs);
+    }
 
     int sig = 0;
     sigwait(&signals, &sig);

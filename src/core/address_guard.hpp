@@ -43,6 +43,8 @@ public:
         : allow_private_(allow_private_network), allow_(std::move(allow_list)) {}
     [[nodiscard]] bool Allows(const IpAddress& ip) const;
     [[nodiscard]] bool allow_private_network() const { return allow_private_; }
+    //! The CIDRs allowed despite the guard (--allow-cidr / HOOKD_ALLOW_CIDRS).
+    [[nodiscard]] const std::vector<Cidr>& allow_list() const { return allow_; }
 
 private:
     bool allow_private_ = false;

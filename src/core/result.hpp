@@ -39,8 +39,17 @@ struct Error {
     static Error Internal(std::string msg) { return {ErrorCode::kInternal, std::move(msg), {}}; }
 };
 
+//! A value or the Error that prevented it. [[nodiscard]]: ignoring a Result is a bug;
+//! where a failure really does not matter, discard it with `(void)` and say why.
 template <typename T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+public:
+    using Base = tl::expected<T, Error>;
+    using Base::Base;
+    using Base::operator=;
+    Result() = default;
+    Result(Base b) : Base(std::move(b)) {}  // NOLINT(google-explicit-constructor): from and_then/map
+};
 
 using Status = Result<void>;
 

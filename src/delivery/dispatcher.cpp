@@ -243,7 +243,10 @@ void Dispatcher::Impl::Run() {
     record_cv.notify_one();
     recorder.join();
     // Deliveries claimed but never finished go back to the queue, due now.
-    (void)store.ReleaseLeases(opt.node_id, clock.Now());
+    if (auto r = store.ReleaseLeases(opt.node_id, clock.Now()); !r) {
+        spdlog::warn("giving back unsent claims failed ({}); they are due again when their leases run out",
+                     r.error().message);
+    }
     for (auto& [tag, f] : flights) {
         if (f.test) f.test->set_value(Fail(Error::Unavailable("shutting down")));
     }

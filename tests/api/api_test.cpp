@@ -85,6 +85,9 @@ public:
     Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
         return s_.RenewLeases(node, seqs, until);
     }
+    Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
+        return s_.ReleaseClaims(node, seqs, now);
+    }
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
         return s_.ReleaseLeases(node, now);
     }

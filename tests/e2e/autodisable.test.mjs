@@ -126,3 +126,30 @@ test('a webhook that fails but also succeeds is not disabled', T, async (t) => {
   assert.equal(w.disabledReason, null);
   assert.equal(w.disabledAt, null);
 });
+
+test('410 Gone disables at once: nothing queued is sent, every delivery waits pending, enabling resumes them', T, async () => {
+  const site = await setupSite(server);
+  let gone = true;
+  const rx = await receiver(() => ({ status: gone ? 410 : 200 }));
+  const wh = await createWebhook(site, { payloadUrl: rx.url(), maxInFlight: 1 });
+  const events = Array.from({ length: 10 }, (_, i) => ({ event: 'CREATE', entity: 'Room', entityId: `gone-${i}` }));
+  await publish(site, events);
+  let w;
+  await waitFor(async () => { w = await getWebhook(site, wh.id); return w.enabled === false; }, 8000,
+    { message: 'webhook disabled by 410', describe: () => JSON.stringify(w) });
+  assert.match(w.disabledReason, /410/);
+  await sleep(700);
+  assert.equal(rx.requests.length, 1, `only the request that got 410 was sent (${rx.requests.length})`);
+  const waiting = await listDeliveries(site, wh.id);
+  assert.equal(waiting.length, 10);
+  assert.deepEqual([...new Set(waiting.map((d) => d.state))], ['pending'], JSON.stringify(waiting.map((d) => d.state)));
+
+  gone = false;
+  const r = await site.admin.patch(`/v1/sites/${site.siteId}/webhooks/${wh.id}`, { enabled: true });
+  assert.equal(r.status, 200, r.text);
+  let states = [];
+  await waitFor(async () => {
+    states = (await listDeliveries(site, wh.id)).map((d) => d.state);
+    return states.every((s) => s === 'succeeded');
+  }, 15000, { message: 'every delivery succeeds after enabling', describe: () => JSON.stringify(states) });
+});

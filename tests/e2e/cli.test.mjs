@@ -115,3 +115,13 @@ test('unknown subcommand exits non-zero', T, () => {
   const r = runHookd(['frobnicate'], { cwd: dir });
   assert.ok(r.code !== 0 && r.code !== null, fmt(r));
 });
+
+test('serve logs the CIDRs allowed despite the address guard', T, async () => {
+  const server = await startServer({ env: { HOOKD_ALLOW_CIDRS: '10.1.0.0/16,192.168.7.0/24' } });
+  try {
+    const log = server.logTail(40);
+    assert.match(log, /allowed despite the address guard \(--allow-cidr\): 10\.1\.0\.0\/16, 192\.168\.7\.0\/24/, log);
+  } finally {
+    await server.dispose();
+  }
+});

@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -58,10 +60,17 @@ public:
     class RelaxedSync {
     public:
         RelaxedSync(Db& db, bool full) : db_(db), full_(full) {
+            // A failure here only costs an fsync.
             if (full_) (void)db_.Exec("PRAGMA synchronous=NORMAL");
         }
         ~RelaxedSync() {
-            if (full_) (void)db_.Exec("PRAGMA synchronous=FULL");
+            // A connection setting (no I/O); should it ever fail, ingest would commit
+            // without its own fsync: say so loudly.
+            if (full_) {
+                if (auto r = db_.Exec("PRAGMA synchronous=FULL"); !r) {
+                    spdlog::error("cannot restore synchronous=FULL: {}", r.error().message);
+                }
+            }
         }
         RelaxedSync(const RelaxedSync&) = delete;
         RelaxedSync& operator=(const RelaxedSync&) = delete;
@@ -480,7 +489,7 @@ public:
             if (auto r = Run(c_, "BEGIN"); !r) return Fail(r.error());
             struct End {
                 SqliteStore& self;
-                ~End() { (void)self.Run(self.c_, "COMMIT"); }
+                ~End() { (void)self.Run(self.c_, "COMMIT"); }  // ends a read: nothing to lose
             } end{*this};
             for (auto i : misses) {
                 Stmt s(*st);
@@ -937,26 +946,26 @@ private:
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return fail_all(r.error());
         std::vector<DueQueue::Entry> added;
         std::vector<Claimed> fresh;
+        // A job that fails on its own is rolled back to its savepoint; when that (or the
+        // savepoint itself) fails, the transaction is in doubt and every job fails.
+        auto abort = [&](const Error& e) {
+            (void)w_.Exec("ROLLBACK");  // best effort: SQLite may have rolled back already
+            InvalidateMatchCache();
+            fail_all(e);
+        };
         for (auto* j : batch) {
-            if (auto r = w_.Exec("SAVEPOINT job"); !r) {
-                j->result = Fail(r.error());
-                continue;
-            }
+            if (auto r = w_.Exec("SAVEPOINT job"); !r) return abort(r.error());
             const auto mark = added.size();
             const auto fresh_mark = fresh.size();
             j->result = IngestOne(*j, added, fresh);
             if (!j->result) {
-                (void)w_.Exec("ROLLBACK TO job");
+                if (auto r = w_.Exec("ROLLBACK TO job"); !r) return abort(r.error());
                 added.resize(mark);
                 fresh.resize(fresh_mark);
             }
-            (void)w_.Exec("RELEASE job");
+            if (auto r = w_.Exec("RELEASE job"); !r) return abort(r.error());
         }
-        if (auto r = w_.Exec("COMMIT"); !r) {
-            (void)w_.Exec("ROLLBACK");
-            InvalidateMatchCache();
-            return fail_all(r.error());
-        }
+        if (auto r = w_.Exec("COMMIT"); !r) return abort(r.error());
         // Committed: now the deliveries may be claimed.
         std::lock_guard qlock(qmu_);
         for (auto& e : added) queue_.Add(std::move(e));
