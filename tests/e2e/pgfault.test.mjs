@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { after, test } from 'node:test';
 import {
-  createPgDatabase, createWebhook, setupSite, sleep, startReceiver, startServer, waitFor,
+  createPgDatabase, createWebhook, listDeliveries, setupSite, sleep, startReceiver, startServer, waitFor,
 } from './support.mjs';
 
 const PUBLISHERS = 8;
@@ -49,7 +49,7 @@ test('sessions terminated every 30 ms during concurrent ingest: every 202-acknow
     });
     cleanup.push(() => rx.close());
     const site = await setupSite(server);
-    await createWebhook(site, { payloadUrl: rx.url(), maxInFlight: 32 });
+    const wh = await createWebhook(site, { payloadUrl: rx.url(), maxInFlight: 32 });
 
     const accepted = new Set();   // entity ids of 202-acknowledged events
     const stats = { requests: 0, ok: 0, unavailable: 0, other: 0, errors: 0, replayed: 0 };
@@ -104,6 +104,13 @@ test('sessions terminated every 30 ms during concurrent ingest: every 202-acknow
     await sleep(200);
     const terminated = term.terminated;
     await term.stop();
+
+    // First the store: every acknowledged event has its delivery row (a lost commit shows
+    // here at once, without waiting for the deliveries).
+    const rows = new Set((await listDeliveries(site, wh.id)).map((d) => String(d.entityId)));
+    const noRow = [...accepted].filter((id) => !rows.has(id));
+    assert.equal(noRow.length, 0, `${noRow.length} of ${accepted.size} acknowledged events have no delivery `
+      + `(lost), e.g. ${noRow.slice(0, 10).join(',')}; publishers: ${JSON.stringify(stats)}`);
 
     const arrived = new Set();
     let missing = [];
