@@ -317,6 +317,20 @@ HttpResponse Api::MetricsText(Ctx& ctx) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.Render(stats ? stats->pending : -1);
+    if (stats && stats->partitions_owned) {
+        // Several nodes on PostgreSQL: this node's share of the partitioned queue.
+        r.body += "# HELP hookd_partitions_owned Queue partitions this node owns (serving or draining).\n"
+                  "# TYPE hookd_partitions_owned gauge\nhookd_partitions_owned " +
+                  std::to_string(*stats->partitions_owned) +
+                  "\n# HELP hookd_cluster_nodes Live nodes this node counted at its last ownership turn.\n"
+                  "# TYPE hookd_cluster_nodes gauge\nhookd_cluster_nodes " + std::to_string(stats->nodes) +
+                  "\n# HELP hookd_partition_handovers_total Partitions taken, handed over after draining, or lost "
+                  "with the ownership session.\n# TYPE hookd_partition_handovers_total counter\n"
+                  "hookd_partition_handovers_total{kind=\"acquired\"} " + std::to_string(stats->partitions_acquired) +
+                  "\nhookd_partition_handovers_total{kind=\"released\"} " +
+                  std::to_string(stats->partitions_released) +
+                  "\nhookd_partition_handovers_total{kind=\"lost\"} " + std::to_string(stats->partitions_lost) + "\n";
+    }
     return r;
 }
 

@@ -164,7 +164,7 @@ int Serve(const ServeSettings& s) {
         }
         // fd stays open (and locked) until the process exits.
     }
-    auto store = shared ? store::OpenPostgresStore({s.postgres_url, s.handler_threads + 2}, std::move(*box))
+    auto store = shared ? store::OpenPostgresStore({s.postgres_url, s.handler_threads + 2, s.node_id}, std::move(*box))
                         : store::OpenSqliteStore({s.sqlite_path, s.sqlite_synchronous, s.busy_timeout_ms}, std::move(*box));
     if (!store) {
         spdlog::error("cannot open the database {}: {}", db_name, store.error().message);

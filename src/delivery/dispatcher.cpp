@@ -397,8 +397,14 @@ void Dispatcher::Impl::StartReady(TimeMs now) {
                 store::Claimed c = std::move(hs.ready.front());
                 hs.ready.pop_front();
                 --buffered;
-                StartOne(hs, std::move(c), now, nullptr);
-                started = true;
+                if (store.MayStart(c)) {
+                    StartOne(hs, std::move(c), now, nullptr);
+                    started = true;
+                } else {
+                    // Its partition is no longer ours (session lost, handed over): the new
+                    // owner sends it; nothing of it is recorded from here.
+                    held.erase(c.seq);
+                }
             }
         } else if (hs.paused_until > now) {
             next_start_at = std::min(next_start_at, hs.paused_until);
@@ -468,6 +474,8 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
     store::Outcome o;
     o.seq = f.claimed.seq;
     o.webhook_id = w.id;
+    o.part = f.claimed.part;
+    o.fence = f.claimed.fence;
     if (!f.test) o.lease_owner = opt.node_id;
     Attempt& a = o.attempt;
     a.number = f.claimed.delivery.attempt_count + 1;

@@ -72,6 +72,10 @@ struct Claimed {
     Delivery delivery;  //!< without attempts
     std::int64_t seq = 0;
     TimeMs webhook_updated_at = 0;
+    //! Shared store: the delivery's partition and the ownership epoch it was claimed
+    //! under (its fence); 0 where there is no partitioning (embedded store, test messages).
+    std::int32_t part = 0;
+    std::int64_t fence = 0;
 };
 
 //! The outcome of one attempt, to be recorded with the delivery's new state.
@@ -83,6 +87,8 @@ struct Outcome {
     std::optional<std::string> disable_webhook_reason;  //!< set to disable the webhook now (410)
     WebhookId webhook_id;
     std::string lease_owner;  //!< the node that claimed it; empty for test messages
+    std::int32_t part = 0;    //!< as claimed (Claimed::part)
+    std::int64_t fence = 0;   //!< as claimed (Claimed::fence): recorded only while still current
     //! When the attempt failed: disable the webhook if every attempt since this long ago
     //! failed (auto-disable). 0 = never.
     DurationMs auto_disable_after_ms = 0;
@@ -101,6 +107,12 @@ struct AuditEntry {
 
 struct QueueStats {
     std::int64_t pending = 0;
+    //! Shared store only: this node's share of the partitioned queue.
+    std::optional<int> partitions_owned;
+    int nodes = 0;                      //!< live nodes seen
+    std::int64_t partitions_acquired = 0;  //!< since start
+    std::int64_t partitions_released = 0;  //!< handed over after draining, since start
+    std::int64_t partitions_lost = 0;      //!< lost with the ownership session, since start
 };
 
 class Store {
@@ -183,6 +195,12 @@ public:
     //! returns, the previous callback is never run again, so its owner may be destroyed.
     //! The embedded store has no other writers and never calls it.
     virtual void OnNewWork(std::function<void()> wake) { (void)wake; }
+    //! Whether a claimed delivery may still be started by this node: on the shared store,
+    //! only while this node still owns its partition under the claim's epoch.
+    [[nodiscard]] virtual bool MayStart(const Claimed& claimed) const {
+        (void)claimed;
+        return true;
+    }
     //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
     virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;
     //! The earliest next attempt time among pending deliveries, if any.

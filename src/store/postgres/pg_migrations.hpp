@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 4> kMigrations = {
+inline constexpr std::array<std::string_view, 5> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -56,6 +56,19 @@ CREATE TABLE webhook_rate (webhook_id TEXT PRIMARY KEY, tokens DOUBLE PRECISION 
     // 4: a version per webhook, so an update cannot undo a concurrent disable
     R"sql(
 ALTER TABLE webhooks ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+)sql",
+    // 5: partitioned ownership (postgres/ownership.hpp): 256 partitions, each webhook in
+    // one (assigned once, by hashtext of its id), its deliveries with it; the epochs that
+    // fence outcomes; rate limits are the owner's, in memory (no shared bucket).
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN part INT NOT NULL DEFAULT 0;
+UPDATE webhooks SET part = (hashtext(id)::bigint & 255)::int;
+ALTER TABLE deliveries ADD COLUMN part INT NOT NULL DEFAULT 0;
+UPDATE deliveries d SET part = w.part FROM webhooks w WHERE w.id = d.webhook_id AND d.state = 0;
+CREATE INDEX deliveries_part_due ON deliveries(part, next_at) WHERE state = 0;
+CREATE TABLE partitions (part INT PRIMARY KEY, epoch BIGINT NOT NULL DEFAULT 0, owner TEXT, since BIGINT);
+INSERT INTO partitions(part) SELECT generate_series(0, 255);
+DROP TABLE webhook_rate;
 )sql",
 };
 

@@ -7,13 +7,17 @@
 #include <cerrno>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
+#include <unordered_map>
 #include <thread>
 
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/postgres/pg_conn.hpp"
+#include "store/postgres/ownership.hpp"
 #include "store/postgres/pg_migrations.hpp"
 
 namespace hookd::store {
@@ -91,18 +95,29 @@ Status Migrate(Conn& c, int* version_out) {
 class PgStore final : public Store {
 public:
     PgStore(const PostgresOptions& o, crypto::SecretBox box)
-        : url_(postgres::WithKeepalives(o.url)), pool_(url_, o.pool_size), box_(std::move(box)) {}
+        : url_(postgres::WithKeepalives(o.url)),
+          node_(o.node_id),
+          pool_(url_, o.pool_size),
+          claim_conn_(url_),
+          box_(std::move(box)),
+          ownership_({url_, o.node_id, o.ownership_interval_ms, 30'000},
+                     [this](const std::vector<int>&) { WakeSubscriber(); }) {}
 
     ~PgStore() override {
+        ownership_.Stop(0);
         stop_ = true;
         if (listener_.joinable()) listener_.join();
     }
 
     Status Init() {
         if (auto r = pool_.Connect(); !r) return r;
-        auto c = pool_.Acquire();
-        if (!c) return Fail(c.error());
-        return Migrate(**c, nullptr);
+        {
+            auto c = pool_.Acquire();
+            if (!c) return Fail(c.error());
+            if (auto m = Migrate(**c, nullptr); !m) return m;
+        }
+        ownership_.Start();
+        return {};
     }
 
     // ---------------------------------------------------------------- helpers
@@ -207,8 +222,9 @@ public:
         auto r = Q(
             "INSERT INTO webhooks(id, site, payload_url, secret, old_secret, old_secret_until, events, method, "
             "send_everything, entities, description, enabled, ordering, timeout_ms, max_in_flight, rate_limit, "
-            "disabled_reason, disabled_at, created_at, updated_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
+            "disabled_reason, disabled_at, created_at, updated_at, part) "
+            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20, "
+            "(hashtext($1)::bigint & 255)::int)",
             w.id.str(), w.site, w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until,
             static_cast<int>(w.events), static_cast<int>(w.method), w.send_everything, JoinList(w.entities),
             w.description, w.enabled, static_cast<int>(w.ordering), w.timeout_ms, w.max_in_flight,
@@ -439,36 +455,31 @@ public:
     }
 
     // ---------------------------------------------------------------- queue
+    // Claims only in the partitions this node owns: no lock shared by the cluster. The
+    // per-webhook in-flight count is exact because only the owner leases a webhook's
+    // deliveries (a new owner voids the old one's leases when it takes the partition).
+    // Rate limits are the owner's dispatcher's, in memory.
     Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
                                        std::span<const WebhookId> skip) override {
-        std::vector<Param> skip_ids;
+        std::vector<Claimed> out;
+        const auto serving = ownership_.Serving();
+        if (serving.empty()) return out;
+        std::map<int, std::int64_t> epochs(serving.begin(), serving.end());
+        std::vector<Param> parts, skip_ids;
+        for (const auto& [p, e] : serving) parts.push_back(std::to_string(p));
         for (const auto& id : skip) skip_ids.push_back(id.str());
-        // Claims are serialised across nodes by a transaction-level advisory lock, so the
-        // per-webhook count of what every node holds is exact when this claim decides.
-        auto lease = pool_.Acquire();
-        if (!lease) return Fail(lease.error());
-        Conn* c = &**lease;
-        if (auto b = c->Begin(); !b) return Fail(b.error());
-        // A lost claim only makes the delivery due again: no need to wait for a WAL flush
-        // while every other node waits for the claim lock.
-        if (auto l = c->Simple("SET LOCAL synchronous_commit TO off; SELECT pg_advisory_xact_lock(" +
-                               std::to_string(kClaimLock) + ")");
-            !l) {
-            c->Rollback();
-            return Fail(l.error());
-        }
-        // Candidates in due order; per webhook, no more than its max in flight counting
-        // what every node already holds; then lock what nobody else is taking.
-        auto r = QOn(*c, 
+        std::lock_guard lock(claim_mu_);
+        // A lost claim only makes the delivery due again: this session commits without
+        // waiting for a WAL flush (set once per session, see ClaimConn).
+        if (auto c = ClaimConn(); !c) return Fail(c.error());
+        auto r = claim_conn_.Exec(
             "WITH busy AS ("
             "  SELECT l.webhook_id FROM deliveries l JOIN webhooks w ON w.id = l.webhook_id"
-            "  WHERE l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2"
-            "  GROUP BY l.webhook_id, w.max_in_flight HAVING count(*) >= w.max_in_flight"
-            "  UNION SELECT r.webhook_id FROM webhook_rate r JOIN webhooks w ON w.id = r.webhook_id"
-            "  WHERE w.rate_limit IS NOT NULL AND r.tokens + w.rate_limit * ($2 - r.refilled_at) / 1000.0 < 1),"
+            "  WHERE l.part = ANY($6::int[]) AND l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2"
+            "  GROUP BY l.webhook_id, w.max_in_flight HAVING count(*) >= w.max_in_flight),"
             " due AS ("
             "  SELECT d.seq, d.webhook_id FROM deliveries d"
-            "  WHERE d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
+            "  WHERE d.part = ANY($6::int[]) AND d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
             "  AND d.webhook_id NOT IN (SELECT webhook_id FROM busy)"
             "  ORDER BY d.next_at LIMIT $5 * 4),"
             " hooks AS (SELECT DISTINCT webhook_id FROM due),"
@@ -486,22 +497,23 @@ public:
             "UPDATE deliveries SET lease_owner = $1, next_at = $2 + $3 FROM pick WHERE deliveries.seq = pick.seq "
             "RETURNING deliveries.seq, deliveries.id, deliveries.site, deliveries.webhook_id, deliveries.event_id, "
             "deliveries.event, deliveries.entity, deliveries.entity_id, deliveries.entity_num, "
-            "deliveries.attempt_count, deliveries.created_at",
-            node, now, lease_ms, ArrayLiteral(skip_ids), limit);
-        if (!r) {
-            c->Rollback();
-            return Fail(r.error());
+            "deliveries.attempt_count, deliveries.created_at, deliveries.part",
+            {P(node), P(now), P(lease_ms), ArrayLiteral(skip_ids), P(limit), ArrayLiteral(parts)});
+        if (!r) return Fail(r.error());
+        for (int i = 0; i < r->Rows(); ++i) {
+            RowRef row(*r, i);
+            Claimed c = ReadClaimed(row);
+            c.part = static_cast<std::int32_t>(row.Int(11));
+            auto e = epochs.find(c.part);
+            c.fence = e == epochs.end() ? 0 : e->second;
+            out.push_back(std::move(c));
         }
-        std::vector<Claimed> out;
-        for (int i = 0; i < r->Rows(); ++i) out.push_back(ReadClaimed(RowRef(*r, i)));
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
-        if (auto rl = ApplyRateLimits(*c, out, now); !rl) {
-            c->Rollback();
-            return Fail(rl.error());
-        }
-        if (auto cm = c->Commit(); !cm) return Fail(cm.error());
+        Track(out);
         return out;
     }
+
+    bool MayStart(const Claimed& c) const override { return c.fence == 0 || ownership_.Owns(c.part, c.fence); }
 
     // The shared outcome policy (store/common/outcomes.hpp); the fence also checks that
     // the reporting node still holds the lease (test messages report no owner).
@@ -518,9 +530,11 @@ public:
                              "UPDATE deliveries SET state = $1, attempt_count = $2, next_at = $3, lease_owner = NULL, "
                              "last_status = $4, last_error = $5, updated_at = $6 "
                              "WHERE seq = $7 AND state = 0 AND attempt_count = $2 - 1 "
-                             "AND ($8 = '' OR lease_owner = $8)",
+                             "AND ($8 = '' OR lease_owner = $8) "
+                             "AND ($9::bigint = 0 OR EXISTS (SELECT 1 FROM partitions p "
+                             "  WHERE p.part = deliveries.part AND p.epoch = $9::bigint))",
                              static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
-                             static_cast<int>(a.error), now, o.seq, o.lease_owner);
+                             static_cast<int>(a.error), now, o.seq, o.lease_owner, o.fence);
                 if (!u) return Fail(u.error());
                 if (u->Affected() == 0) continue;  // late or duplicate: changes nothing
                 auto ins = QOn(c,
@@ -566,6 +580,7 @@ public:
             }
             return {};
         });
+        Untrack(outcomes);
         if (!r) return Fail(r.error());
         return disabled;
     }
@@ -587,6 +602,7 @@ public:
         auto r = Q("UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[]) AND state = 0 "
                    "AND lease_owner = $3",
                    now, ArrayLiteral(ids), node);
+        UntrackSeqs(seqs);
         if (!r) return Fail(r.error());
         return {};
     }
@@ -608,6 +624,11 @@ public:
             "UPDATE deliveries SET next_at = $1, lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL "
             "AND ($2 = '' OR lease_owner = $2)",
             now, node);
+        {
+            std::lock_guard lock(track_mu_);
+            for (const auto& [seq, part] : tracked_) ownership_.AddInFlight(part, -1);
+            tracked_.clear();
+        }
         if (!r) return Fail(r.error());
         return r->Affected();
     }
@@ -621,7 +642,15 @@ public:
     Result<QueueStats> Stats() override {
         auto r = Q("SELECT count(*) FROM deliveries WHERE state = 0");
         if (!r) return Fail(r.error());
-        return QueueStats{RowRef(*r, 0).Int(0)};
+        QueueStats q;
+        q.pending = RowRef(*r, 0).Int(0);
+        const auto o = ownership_.Stats();
+        q.partitions_owned = o.owned;
+        q.nodes = o.nodes;
+        q.partitions_acquired = o.acquired;
+        q.partitions_released = o.released;
+        q.partitions_lost = o.lost;
+        return q;
     }
 
     Result<std::int64_t> Purge(TimeMs before, int batch) override {
@@ -651,55 +680,40 @@ public:
     bool Ping() override { return static_cast<bool>(Q("SELECT 1")); }
 
 private:
-    // Rate limits across nodes: each rate-limited webhook has one token bucket in the
-    // database, read and updated inside the (serialised) claim. Deliveries over what the
-    // bucket allows are handed back, due now, and claimed again as tokens refill.
-    Status ApplyRateLimits(Conn& c, std::vector<Claimed>& claimed, TimeMs now) {
-        std::map<std::string, std::vector<std::size_t>> by_hook;
-        for (std::size_t i = 0; i < claimed.size(); ++i) by_hook[claimed[i].delivery.webhook_id.str()].push_back(i);
-        if (by_hook.empty()) return {};
-        std::vector<Param> ids;
-        for (const auto& [id, idx] : by_hook) ids.push_back(id);
-        auto limits = QOn(c,
-                          "SELECT w.id, w.rate_limit, r.tokens, r.refilled_at FROM webhooks w "
-                          "LEFT JOIN webhook_rate r ON r.webhook_id = w.id "
-                          "WHERE w.id = ANY($1::text[]) AND w.rate_limit IS NOT NULL",
-                          ArrayLiteral(ids));
-        if (!limits) return Fail(limits.error());
-        std::vector<bool> keep(claimed.size(), true);
-        std::vector<Param> released;
-        for (int i = 0; i < limits->Rows(); ++i) {
-            RowRef row(*limits, i);
-            const std::string id = row.Text(0);
-            const double rate = static_cast<double>(row.Int(1));
-            double tokens = rate;  // a new bucket starts full
-            if (!row.IsNull(2)) {
-                tokens = std::min(rate, std::stod(row.Text(2)) +
-                                            rate * static_cast<double>(std::max<TimeMs>(0, now - row.Int(3))) / 1000.0);
-            }
-            const auto& idx = by_hook[id];
-            const std::size_t allowed = static_cast<std::size_t>(std::max(0.0, std::floor(tokens)));
-            for (std::size_t k = allowed; k < idx.size(); ++k) {
-                keep[idx[k]] = false;
-                released.push_back(std::to_string(claimed[idx[k]].seq));
-            }
-            tokens -= static_cast<double>(std::min(allowed, idx.size()));
-            auto up = QOn(c,
-                          "INSERT INTO webhook_rate(webhook_id, tokens, refilled_at) VALUES ($1, $2::float8, $3) "
-                          "ON CONFLICT (webhook_id) DO UPDATE SET tokens = excluded.tokens, refilled_at = excluded.refilled_at",
-                          id, std::to_string(tokens), now);
-            if (!up) return Fail(up.error());
-        }
-        if (released.empty()) return {};
-        auto back = QOn(c, "UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[])", now,
-                        ArrayLiteral(released));
-        if (!back) return Fail(back.error());
-        std::vector<Claimed> kept;
-        for (std::size_t i = 0; i < claimed.size(); ++i) {
-            if (keep[i]) kept.push_back(std::move(claimed[i]));
-        }
-        claimed = std::move(kept);
+    // The claim session: synchronous_commit off (a lost claim only makes a delivery due
+    // again), connected lazily and again after a loss; claim_mu_ held.
+    Status ClaimConn() {
+        if (claim_conn_.raw() && PQstatus(claim_conn_.raw()) == CONNECTION_OK) return {};
+        if (auto c = claim_conn_.Connect(); !c) return c;
+        if (auto s = claim_conn_.Simple("SET synchronous_commit TO off"); !s) return Fail(s.error());
         return {};
+    }
+
+    // Claims in flight per partition, so a draining partition is handed over only when
+    // they are finished or given back.
+    void Track(const std::vector<Claimed>& claimed) {
+        std::lock_guard lock(track_mu_);
+        for (const auto& c : claimed) {
+            if (c.fence == 0) continue;
+            if (tracked_.emplace(c.seq, c.part).second) ownership_.AddInFlight(c.part, 1);
+        }
+    }
+    void Untrack(std::span<const Outcome> outcomes) {
+        std::lock_guard lock(track_mu_);
+        for (const auto& o : outcomes) {
+            if (auto n = tracked_.extract(o.seq)) ownership_.AddInFlight(n.mapped(), -1);
+        }
+    }
+    void UntrackSeqs(std::span<const std::int64_t> seqs) {
+        std::lock_guard lock(track_mu_);
+        for (auto seq : seqs) {
+            if (auto n = tracked_.extract(seq)) ownership_.AddInFlight(n.mapped(), -1);
+        }
+    }
+
+    void WakeSubscriber() {
+        std::lock_guard lock(wake_mu_);
+        if (wake_) wake_();
     }
 
     std::optional<std::string> SealOpt(const std::optional<std::string>& s) const {
@@ -708,7 +722,7 @@ private:
     }
 
     // A hint only: a node that misses it finds the work at its next poll (within a second).
-    void Notify() { (void)Q("SELECT pg_notify('hookd_work', '')"); }
+    void Notify() { (void)Q("SELECT pg_notify('hookd_work', '')"); }  // empty payload: every node looks
 
     // One job inside the group transaction on connection `c`.
     Result<IngestResult> IngestOne(Conn& c, IngestJob& job) {
@@ -722,14 +736,18 @@ private:
                 return res;
             }
         }
-        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering FROM webhooks "
+        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering, part FROM webhooks "
                             "WHERE site = $1 AND enabled = 1", *job.site);
         if (!hooks) return Fail(hooks.error());
         std::vector<MatchInfo> matchers;
-        for (int i = 0; i < hooks->Rows(); ++i) matchers.push_back(ReadMatchInfo(RowRef(*hooks, i)));
+        std::vector<std::string> hook_parts;
+        for (int i = 0; i < hooks->Rows(); ++i) {
+            matchers.push_back(ReadMatchInfo(RowRef(*hooks, i)));
+            hook_parts.push_back(RowRef(*hooks, i).Text(5));
+        }
 
         std::vector<Param> ev_id, ev_type, ev_entity, ev_eid, ev_num;
-        std::vector<Param> d_id, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order;
+        std::vector<Param> d_id, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part;
         for (ChangeEvent& e : *job.events) {
             e.id = NewTypedId<EventId>(kEventPrefix);
             e.created_at = job.now;
@@ -739,8 +757,11 @@ private:
             ev_entity.push_back(e.entity);
             ev_eid.push_back(e.entity_id.text);
             ev_num.push_back(e.entity_id.is_number ? "1" : "0");
-            for (const auto& m : matchers) {
+            for (std::size_t h = 0; h < matchers.size(); ++h) {
+                const MatchInfo& m = matchers[h];
                 if (!m.Matches(e)) continue;
+                d_part.push_back(hook_parts[h]);
+                job_parts_.insert(std::stoi(hook_parts[h]));
                 d_id.push_back(NewId(kDeliveryPrefix));
                 d_hook.push_back(m.id.str());
                 d_event.push_back(e.id.str());
@@ -761,13 +782,14 @@ private:
         if (!d_id.empty()) {
             auto d = QOn(c,
                          "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
-                         "state, next_at, order_key, created_at, updated_at) "
-                         "SELECT u.id, $1, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, $2, u.ord, $2, $2 "
+                         "state, next_at, order_key, created_at, updated_at, part) "
+                         "SELECT u.id, $1, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, $2, u.ord, $2, $2, u.part "
                          "FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], "
-                         "$10::text[]) WITH ORDINALITY AS u(id, hook, evt, ev, en, eid, num, ord, n) ORDER BY u.n",
+                         "$10::text[], $11::int[]) WITH ORDINALITY AS u(id, hook, evt, ev, en, eid, num, ord, part, n) "
+                         "ORDER BY u.n",
                          *job.site, job.now, ArrayLiteral(d_id), ArrayLiteral(d_hook), ArrayLiteral(d_event),
                          ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
-                         ArrayLiteral(d_order));
+                         ArrayLiteral(d_order), ArrayLiteral(d_part));
             if (!d) return Fail(d.error());
         }
         res.deliveries = d_id.size();
@@ -798,6 +820,7 @@ private:
             fail_all(e);
         };
         bool any = false;
+        job_parts_.clear();
         for (auto* j : batch) {
             if (auto sp = c.Simple("SAVEPOINT job"); !sp) return abort(sp.error());
             j->result = IngestOne(c, *j);
@@ -810,9 +833,24 @@ private:
             if (auto rel = c.Simple("RELEASE SAVEPOINT job"); !rel) return abort(rel.error());
         }
         if (any) {
-            if (auto n = c.Simple("NOTIFY hookd_work"); !n) return abort(n.error());
+            // The partitions that got work: only their owners need to look. (A job rolled
+            // back to its savepoint may leave a partition named for nothing: harmless.)
+            std::string payload;
+            for (int p : job_parts_) payload += (payload.empty() ? "" : ",") + std::to_string(p);
+            if (auto n = c.Exec("SELECT pg_notify('hookd_work', $1)", {P(payload)}); !n) return abort(n.error());
         }
         if (auto cm = c.Commit(); !cm) return fail_all(cm.error());
+    }
+
+    // A notification's payload names the partitions that got work ("" = anyone's).
+    bool ConcernsUs(std::string_view payload) const {
+        if (payload.empty()) return true;
+        for (const auto& item : SplitList(payload)) {
+            char* end = nullptr;
+            const long p = std::strtol(item.c_str(), &end, 10);
+            if (end != item.c_str() && ownership_.Serves(static_cast<int>(p))) return true;
+        }
+        return false;
     }
 
     // LISTEN on a dedicated connection; reconnects after a failure. While it is away,
@@ -830,20 +868,24 @@ private:
                 if (!PQconsumeInput(conn.raw())) break;
                 bool woke = false;
                 while (PGnotify* n = PQnotifies(conn.raw())) {
+                    woke = woke || ConcernsUs(n->extra ? n->extra : "");
                     PQfreemem(n);
-                    woke = true;
                 }
-                if (woke) {
-                    std::lock_guard lock(wake_mu_);
-                    if (wake_) wake_();
-                }
+                if (woke) WakeSubscriber();
             }
         }
     }
 
     std::string url_;
+    std::string node_;
     Pool pool_;
+    std::mutex claim_mu_;  // guards claim_conn_ (claims come from the dispatcher thread)
+    Conn claim_conn_;
     crypto::SecretBox box_;
+    postgres::Ownership ownership_;
+    std::mutex track_mu_;
+    std::unordered_map<std::int64_t, int> tracked_;  // claimed seq → partition; guarded by track_mu_
+    std::set<int> job_parts_;  // partitions given work by the group being committed (leader only)
     GroupCommit group_;
     std::mutex wake_mu_;           // held while wake_ runs: clearing it waits for a call under way
     std::function<void()> wake_;   // guarded by wake_mu_
@@ -917,6 +959,13 @@ Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const 
         }
     }
     if (auto r = pg.Simple("SELECT setval('deliveries_seq_seq', greatest((SELECT max(seq) FROM deliveries), 1))"); !r) {
+        pg.Rollback();
+        return Fail(r.error());
+    }
+    // Partitions: assigned here as for webhooks created on PostgreSQL.
+    if (auto r = pg.Simple("UPDATE webhooks SET part = (hashtext(id)::bigint & 255)::int; "
+                           "UPDATE deliveries d SET part = w.part FROM webhooks w WHERE w.id = d.webhook_id");
+        !r) {
         pg.Rollback();
         return Fail(r.error());
     }

@@ -1,8 +1,10 @@
 #pragma once
-// The shared store: several hookd nodes on one PostgreSQL. Claims use
-// FOR UPDATE SKIP LOCKED with leases; LISTEN/NOTIFY wakes idle nodes when work is
-// committed; ingest batches all events of a group commit into one round trip each
-// for events and deliveries.
+// The shared store: several hookd nodes on one PostgreSQL. The queue is partitioned
+// (postgres/ownership.hpp): a node claims only the deliveries of the partitions it owns,
+// with no lock shared by the cluster; FOR UPDATE SKIP LOCKED and leases remain as a
+// second line. LISTEN/NOTIFY (payload: the partitions that got work) wakes the owners
+// when work is committed; ingest batches all events of a group commit into one round
+// trip each for events and deliveries.
 #include <memory>
 #include <string>
 
@@ -14,6 +16,8 @@ namespace hookd::store {
 struct PostgresOptions {
     std::string url;     //!< postgresql://user:pass@host:port/db
     int pool_size = 8;   //!< connections used by this node
+    std::string node_id = "local";  //!< recorded as the owner of the partitions it takes
+    DurationMs ownership_interval_ms = 500;  //!< how often partitions are counted and rebalanced
 };
 
 //! Connects, applies pending migrations (under an advisory lock) and returns the store.
