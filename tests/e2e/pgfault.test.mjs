@@ -15,7 +15,7 @@ import {
 
 const PUBLISHERS = 8;
 const BATCH = 200;
-const FAULT_MS = Number(process.env.HOOKD_PGFAULT_MS ?? 8000);  // how long sessions are killed
+const FAULT_MS = Number(process.env.HOOKD_PGFAULT_MS ?? 5000);  // how long sessions are killed
 const KILL_EVERY_MS = 30;
 
 const cleanup = [];
