@@ -101,6 +101,8 @@ struct AuditEntry {
 
 struct QueueStats {
     std::int64_t pending = 0;
+    //! created_at of the oldest pending delivery of an enabled webhook with no attempt yet.
+    std::optional<TimeMs> oldest_unattempted_at;
 };
 
 class Store {

@@ -5,6 +5,7 @@
 #include "core/crypto.hpp"
 #include "core/domain.hpp"
 #include "core/ids.hpp"
+#include "core/metrics.hpp"
 #include "core/retry_schedule.hpp"
 #include "core/signature.hpp"
 #include "core/time.hpp"
@@ -12,6 +13,34 @@
 
 namespace hookd {
 namespace {
+
+TEST(Metrics, PerWebhookFailuresDisablesAndStoreGauges) {
+    Metrics m;
+    m.AttemptFinished("acme", "wh_A", false, 0.02, 0);
+    m.AttemptFinished("acme", "wh_A", false, 0.02, 2);
+    m.AttemptFinished("acme", "wh_B", true, 0.02, 1);
+    m.AttemptFinished("we\"ird", "wh_C", false, 0.02, 0);
+    m.WebhookDisabled(DisableReason::kGone);
+    StoreGauges g;
+    g.up = true;
+    g.pending = 3;
+    g.oldest_unattempted_age_s = 12.5;
+    const std::string text = m.Render(g);
+    EXPECT_NE(text.find("hookd_webhook_attempt_failures_total{site=\"acme\",webhook=\"wh_A\"} 2\n"), std::string::npos);
+    EXPECT_EQ(text.find("webhook=\"wh_B\""), std::string::npos) << "no series for a webhook without failures";
+    EXPECT_NE(text.find(R"(site="we\"ird")"), std::string::npos) << "label values escaped";
+    EXPECT_NE(text.find("hookd_webhooks_disabled_total{reason=\"gone\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_webhooks_disabled_total{reason=\"failing\"} 0\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_deliveries_total{outcome=\"failed\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_store_up 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_queue_depth 3\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_oldest_unattempted_age_seconds 12.500\n"), std::string::npos);
+
+    const std::string down = m.Render(StoreGauges{});
+    EXPECT_NE(down.find("hookd_store_up 0\n"), std::string::npos);
+    EXPECT_NE(down.find("hookd_queue_depth -1\n"), std::string::npos);
+    EXPECT_EQ(down.find("\nhookd_oldest_unattempted_age_seconds "), std::string::npos) << "unknown: no sample";
+}
 
 TEST(Signature, SeedTestVector) {
     EXPECT_EQ(signature::Legacy("mySecret", "CREATE", "Agreement", "25"),

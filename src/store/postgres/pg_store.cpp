@@ -619,9 +619,11 @@ public:
     }
 
     Result<QueueStats> Stats() override {
-        auto r = Q("SELECT count(*) FROM deliveries WHERE state = 0");
+        auto r = Q("SELECT (SELECT count(*) FROM deliveries WHERE state = 0), (SELECT min(d.created_at) FROM "
+                   "deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 0 AND d.attempt_count = 0 "
+                   "AND d.test = 0 AND w.enabled = 1)");
         if (!r) return Fail(r.error());
-        return QueueStats{RowRef(*r, 0).Int(0)};
+        return QueueStats{RowRef(*r, 0).Int(0), RowRef(*r, 0).OptInt(1)};
     }
 
     Result<std::int64_t> Purge(TimeMs before, int batch) override {
