@@ -130,6 +130,12 @@ int main(int argc, char** argv) {
     serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
         ->envname("HOOKD_LOG_LEVEL")
         ->capture_default_str();
+    serve->add_option("--log-format", flags.log_format, "text, or json: one JSON object a line")
+        ->envname("HOOKD_LOG_FORMAT")
+        ->capture_default_str();
+    serve->add_option("--operator-token-file", flags.operator_token_file,
+                      "File holding a token accepted as an operator token (HOOKD_OPERATOR_TOKEN wins)")
+        ->envname("HOOKD_OPERATOR_TOKEN_FILE");
     serve->add_option("--client-timeout", flags.client_timeout, "Time a client has to send a request")
         ->envname("HOOKD_CLIENT_TIMEOUT")
         ->capture_default_str();

@@ -5,6 +5,7 @@
 #include "core/crypto.hpp"
 #include "core/domain.hpp"
 #include "core/ids.hpp"
+#include "core/log_line.hpp"
 #include "core/metrics.hpp"
 #include "core/retry_schedule.hpp"
 #include "core/signature.hpp"
@@ -13,6 +14,40 @@
 
 namespace hookd {
 namespace {
+
+TEST(JsonLogLine, OneObjectWithTimeLevelMessageAndThread) {
+    EXPECT_EQ(JsonLogLine(1'795'881'290'123, "info", "stopped", 42),
+              R"({"time":"2026-11-28T15:54:50.123Z","level":"info","message":"stopped","thread":42})");
+}
+
+TEST(JsonLogLine, EscapesQuotesBackslashesAndControlCharacters) {
+    EXPECT_EQ(JsonLogLine(0, "error", "a \"b\" \\ c\nd\te\x01", 1),
+              R"({"time":"1970-01-01T00:00:00.000Z","level":"error","message":"a \"b\" \\ c\nd\te\u0001","thread":1})");
+}
+
+TEST(JsonLogLine, TakesIdsAndSiteFromTheMessage) {
+    const std::string wh = "wh_01JD8Z7Q3N4V5W6X7Y8Z9ABCDE";
+    const std::string dlv = "dlv_01JD8Z7Q3N4V5W6X7Y8Z9ABCDF";
+    const std::string line =
+        JsonLogLine(0, "warning", "webhook " + wh + " of site acme-2 disabled; delivery " + dlv + ".", 7);
+    EXPECT_NE(line.find(R"("site":"acme-2")"), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("webhook":")" + wh + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("delivery":")" + dlv + "\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"event\""), std::string::npos) << line;
+
+    const std::string path = JsonLogLine(0, "error", "handler for GET /v1/sites/beta/webhooks/" + wh + " threw: x", 7);
+    EXPECT_NE(path.find(R"("site":"beta")"), std::string::npos) << path;
+    EXPECT_NE(path.find(R"("webhook":")" + wh + "\""), std::string::npos) << path;
+}
+
+TEST(JsonLogLine, IgnoresLookAlikes) {
+    // Not a word of its own, too short, lower case (not Crockford base32), a website.
+    const std::string line = JsonLogLine(
+        0, "info", "xwh_01JD8Z7Q3N4V5W6X7Y8Z9ABCDE wh_01JD8Z dlv_01jd8z7q3n4v5w6x7y8z9abcdf website Acme", 1);
+    EXPECT_EQ(line.find("\"webhook\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"delivery\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"site\""), std::string::npos) << line;
+}
 
 TEST(Metrics, PerWebhookFailuresDisablesAndStoreGauges) {
     Metrics m;
