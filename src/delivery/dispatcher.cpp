@@ -491,7 +491,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
             // the webhook is enabled again.
             o.disable_webhook_reason = "the receiver answered 410 Gone";
             if (auto h = hooks.find(w.id.str()); h != hooks.end()) DisableHere(h->second, *o.disable_webhook_reason, now);
-            spdlog::warn("webhook {} disabled: receiver answered 410 Gone", w.id.str());
+            spdlog::warn("webhook {} of site {} disabled: receiver answered 410 Gone", w.id.str(), w.site);
             metrics.WebhookDisabled(DisableReason::kGone);
         }
         std::optional<DurationMs> retry_after;
