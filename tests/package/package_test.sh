@@ -74,6 +74,19 @@ verify=$(systemd-analyze verify --man=no --root="$unit_root" "$unit" 2>&1)
 rc=$?
 [[ -n "$verify" ]] && echo "$verify"
 if [[ $rc -eq 0 && -z "$verify" ]]; then pass "systemd-analyze verify hookd.service"; else fail "systemd-analyze verify hookd.service"; fi
+# The credentials drop-in docs/operations.md ("Secrets") shows is valid too.
+mkdir -p "$unit_root/etc/systemd/system/hookd.service.d"
+sed -n '/^LoadCredential=master.key/,/^Environment=HOOKD_OPERATOR_TOKEN_FILE/p' docs/operations.md |
+  sed '1i [Service]' >"$unit_root/etc/systemd/system/hookd.service.d/credentials.conf"
+verify=$(systemd-analyze verify --man=no --root="$unit_root" "$unit" 2>&1)
+rc=$?
+[[ -n "$verify" ]] && echo "$verify"
+if [[ $rc -eq 0 && -z "$verify" ]] && [[ $(grep -c . "$unit_root/etc/systemd/system/hookd.service.d/credentials.conf") -eq 5 ]]; then
+  pass "systemd-analyze verify hookd.service with the documented credentials drop-in"
+else
+  fail "systemd-analyze verify hookd.service with the documented credentials drop-in"
+fi
+rm -rf "$unit_root/etc/systemd/system/hookd.service.d"
 security=$(systemd-analyze security --offline=true --root="$unit_root" "$unit" 2>&1)
 echo "$security" | grep -E "✗|Overall"
 exposure=$(sed -nE 's/.*Overall exposure level for hookd.service: ([0-9.]+).*/\1/p' <<<"$security")
