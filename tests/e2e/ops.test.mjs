@@ -212,3 +212,26 @@ test('a real Prometheus scraping hookd loads the rules and answers every dashboa
     await exited;
   }
 });
+
+test('hookd_oldest_unattempted_age_seconds: the oldest delivery waiting for its first attempt, enabled webhooks only', T, async () => {
+  const hang = await startReceiver({ hang: true });
+  receivers.push(hang);
+  const other = await setupSite(server);
+  const wh = await createWebhook(other, { payloadUrl: hang.url('/hang'), maxInFlight: 1, timeoutMs: 30000 });
+  const gauge = async (name) => {
+    const r = await rawRequest(server.baseUrl, 'GET', '/metrics');
+    return parseExposition(r.text).find((s) => s.name === name).value;
+  };
+  await publish(other, [1, 2, 3].map((id) => ({ event: 'CREATE', entity: 'Room', entityId: id })));
+  // The first is in flight (the receiver never answers); the other two wait behind maxInFlight 1.
+  await waitFor(() => hang.requests.length === 1, 5000, { message: 'the first attempt' });
+  await sleep(1500);
+  const age = await gauge('hookd_oldest_unattempted_age_seconds');
+  assert.ok(age >= 1.4 && age < 30, `the two waiting deliveries are ${age} s old`);
+  assert.ok(await gauge('hookd_queue_depth') >= 3);
+  // A disabled webhook's deliveries wait by design: they do not count.
+  const p = await other.admin.patch(`/v1/sites/${other.siteId}/webhooks/${wh.id}`, { enabled: false });
+  assert.equal(p.status, 200);
+  assert.equal(await gauge('hookd_oldest_unattempted_age_seconds'), 0);
+  await hang.close();
+});

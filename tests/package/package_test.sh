@@ -26,6 +26,8 @@ cache=${HOOKD_PKG_CACHE:-/var/cache/hookd-package-test}
 max_exposure=${HOOKD_MAX_EXPOSURE:-2.0}
 suite=bookworm
 started=$(date +%s)
+logs="$root_dir/$build/package-test"  # apt's and hookd's logs of this run
+rm -rf "$logs"; mkdir -p "$logs"
 
 passed=0; failed=0
 pass() { echo "PASS: $*"; passed=$((passed + 1)); }
@@ -188,16 +190,16 @@ in_root() { chroot "$chroot_dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=
 apt_get() { in_root timeout 600 apt-get -q -y -o Dpkg::Use-Pty=0 "$@"; }
 
 echo "== apt-get install ./$(basename "$deb")"
-if ! apt_get update >/tmp/hookd-apt-update.log 2>&1; then
-  tail -20 /tmp/hookd-apt-update.log
+if ! apt_get update >"$logs/apt-update.log" 2>&1; then
+  tail -20 "$logs/apt-update.log"
   fail "apt-get update in the fresh root"
   finish
 fi
 before=$(in_root dpkg-query -W -f='${Package}\n' | sort)
-if apt_get install "/tmp/$(basename "$deb")" >/tmp/hookd-apt-install.log 2>&1; then
+if apt_get install "/tmp/$(basename "$deb")" >"$logs/apt-install.log" 2>&1; then
   pass "apt-get install ./$(basename "$deb") on a fresh Debian $suite"
 else
-  tail -30 /tmp/hookd-apt-install.log
+  tail -30 "$logs/apt-install.log"
   fail "apt-get install ./$(basename "$deb") on a fresh Debian $suite"
   finish
 fi
@@ -230,7 +232,7 @@ check "the unit, the man page and the examples are installed" bash -c "
 # its own (loopback only): it answers /healthz, /readyz and /metrics, writes the operator
 # token to /var/lib/hookd, and a backup of its live database can be taken meanwhile.
 serve_check() {  # serve_check LABEL: start, probe, back up, stop (SIGTERM)
-  local label=$1 log=/tmp/hookd-pkg-serve.log
+  local label=$1 log="$logs/serve-$1.log"
   unshare --net bash -s "$chroot_dir" "$label" >"$log" 2>&1 <<'EOF'
 set -u
 root=$1; label=$2
@@ -281,23 +283,23 @@ dpkg-deb -R "$deb" "$up_dir/pkg"
 sed -i "s/^Version: .*/Version: $version+test1/" "$up_dir/pkg/DEBIAN/control"
 dpkg-deb -b --root-owner-group "$up_dir/pkg" "$chroot_dir/tmp/hookd_upgrade.deb" >/dev/null
 rm -rf "$up_dir"
-if apt_get install /tmp/hookd_upgrade.deb >/tmp/hookd-apt-upgrade.log 2>&1 &&
+if apt_get install /tmp/hookd_upgrade.deb >"$logs/apt-upgrade.log" 2>&1 &&
    in_root dpkg-query -W -f='${Version}' hookd | grep -qx "$version+test1"; then
   pass "apt-get upgrades the installed package"
 else
-  tail -20 /tmp/hookd-apt-upgrade.log
+  tail -20 "$logs/apt-upgrade.log"
   fail "apt-get upgrades the installed package"
 fi
 check "the upgrade kept the master key, the operator token and the configuration" test "$(state_sum)" == "$sum_before"
 check "after the upgrade hookd serve starts on the same database" serve_check upgraded
-check "the site created before the upgrade is still there" grep -q '"id":"site-first"' /tmp/hookd-pkg-serve.log
+check "the site created before the upgrade is still there" grep -q '"id":"site-first"' "$logs/serve-upgraded.log"
 
 echo "== apt-get remove, then purge"
-apt_get remove hookd >/tmp/hookd-apt-remove.log 2>&1
+apt_get remove hookd >"$logs/apt-remove.log" 2>&1
 check "remove: the program is gone" test ! -e "$chroot_dir/usr/bin/hookd"
 check "remove: the database, the key and the configuration stay" bash -c "
   test -s '$chroot_dir/var/lib/hookd/hookd.db' && test -s '$chroot_dir/etc/hookd/master.key' && test -s '$chroot_dir/etc/hookd/hookd.conf'"
-apt_get purge hookd >/tmp/hookd-apt-purge.log 2>&1
+apt_get purge hookd >"$logs/apt-purge.log" 2>&1
 check "purge: /etc/hookd and /var/lib/hookd are gone" bash -c "test ! -e '$chroot_dir/etc/hookd' && test ! -e '$chroot_dir/var/lib/hookd'"
 check "purge: the package is not installed and its statoverrides are gone" bash -c "
   ! chroot '$chroot_dir' dpkg-query -W -f='\${Status}' hookd 2>/dev/null | grep -q installed &&
