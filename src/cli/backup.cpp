@@ -100,12 +100,13 @@ std::string Copy(const std::string& from, const std::string& tmp, std::string* s
 // open; run as root, they would be root's and the hookd user's next start could not open
 // them. Gives them the database file's owner (a no-op when they are already its).
 void KeepOwner(const std::string& db) {
-    struct stat st{};
+    struct stat st {};
     if (geteuid() != 0 || stat(db.c_str(), &st) != 0) return;
     for (const char* suffix : {"-wal", "-shm"}) {
         const std::string f = db + suffix;
-        struct stat fst{};
-        if (lstat(f.c_str(), &fst) == 0 && S_ISREG(fst.st_mode) && (fst.st_uid != st.st_uid || fst.st_gid != st.st_gid)) {
+        struct stat fst {};
+        if (lstat(f.c_str(), &fst) == 0 && S_ISREG(fst.st_mode) &&
+            (fst.st_uid != st.st_uid || fst.st_gid != st.st_gid)) {
             (void)!lchown(f.c_str(), st.st_uid, st.st_gid);
         }
     }
@@ -157,8 +158,9 @@ int Backup(const BackupOptions& o) {
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     std::printf("backup of sqlite:%s written to %s in %lld ms: %s\n", path->c_str(), target.c_str(),
                 static_cast<long long>(ms), summary.c_str());
-    std::printf("the master key is not in it: keep a copy of the key file (master-key-file, by default master.key "
-                "next to the database) with your backups; the backup is useless without it\n");
+    std::printf(
+        "the master key is not in it: keep a copy of the key file (master-key-file, by default master.key "
+        "next to the database) with your backups; the backup is useless without it\n");
     return 0;
 }
 

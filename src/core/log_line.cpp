@@ -14,11 +14,21 @@ void AppendEscaped(std::string& out, std::string_view s) {
     out += '"';
     for (const char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
                     char buf[8];
@@ -55,8 +65,8 @@ std::optional<std::string_view> FindSite(std::string_view msg, std::string_view 
         if (marker.front() != '/' && pos > 0 && IsWordChar(msg[pos - 1])) continue;
         const std::size_t begin = pos + marker.size();
         std::size_t end = begin;
-        while (end < msg.size() && ((msg[end] >= 'a' && msg[end] <= 'z') || (msg[end] >= '0' && msg[end] <= '9') ||
-                                    msg[end] == '-')) {
+        while (end < msg.size() &&
+               ((msg[end] >= 'a' && msg[end] <= 'z') || (msg[end] >= '0' && msg[end] <= '9') || msg[end] == '-')) {
             ++end;
         }
         if (end < msg.size() && IsWordChar(msg[end])) continue;

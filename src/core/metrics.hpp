@@ -19,8 +19,8 @@ enum class DisableReason { kGone, kFailing };
 
 //! What /metrics reads from the store at each scrape.
 struct StoreGauges {
-    bool up = false;             //!< the store answered
-    std::int64_t pending = -1;   //!< deliveries in state pending; -1 when the store did not answer
+    bool up = false;            //!< the store answered
+    std::int64_t pending = -1;  //!< deliveries in state pending; -1 when the store did not answer
     //! Age of the oldest pending delivery of an enabled webhook that has not had its first
     //! attempt yet; nullopt when there is none (rendered as 0).
     std::optional<double> oldest_unattempted_age_s;
@@ -41,7 +41,9 @@ public:
     void AttemptFinished(std::string_view site, std::string_view webhook, bool ok, double seconds, int final_state);
     void SetInFlight(std::int64_t n) { in_flight_ = n; }
     //! The dispatcher disabled a webhook (410 Gone, or every delivery failed too long).
-    void WebhookDisabled(DisableReason reason) { (reason == DisableReason::kGone ? disabled_gone_ : disabled_failing_)++; }
+    void WebhookDisabled(DisableReason reason) {
+        (reason == DisableReason::kGone ? disabled_gone_ : disabled_failing_)++;
+    }
 
     //! Prometheus text exposition (version 0.0.4).
     [[nodiscard]] std::string Render(const StoreGauges& store) const;
