@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what hookd needs on Debian 12, skipping what is already there.
 #   scripts/deps.sh          build dependencies
-#   scripts/deps.sh --test   also what the tests need (Node.js, npm, Chromium, PostgreSQL)
+#   scripts/deps.sh --test   also what the tests need (Node.js, npm, Chromium, PostgreSQL), and
+#                            what scripts/package.sh and its test need (debhelper, help2man,
+#                            lintian, debootstrap, systemd-analyze, promtool and prometheus)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config ca-certificates ccache
@@ -9,7 +11,8 @@ pkgs=(build-essential cmake pkg-config ca-certificates ccache
       libcurl4-openssl-dev libsqlite3-dev libpq-dev libssl-dev libspdlog-dev libfmt-dev
       libcli11-dev libexpected-dev libmimalloc-dev libgtest-dev googletest libbenchmark-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(nodejs npm chromium openssl curl sqlite3 postgresql-15 util-linux clang libclang-rt-14-dev python3)
+  pkgs+=(nodejs npm chromium openssl curl sqlite3 postgresql-15 util-linux clang libclang-rt-14-dev python3
+        debhelper help2man lintian debootstrap systemd iproute2 prometheus)
 fi
 
 missing=()

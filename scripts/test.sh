@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install what is missing, build, and run every test.
-#   1. build/        release: unit, end-to-end (SQLite and PostgreSQL), browser, bench smoke
+#   1. build/        release: unit, end-to-end (SQLite and PostgreSQL), browser, bench smoke;
+#                    then the Debian package on a fresh Debian 12 (tests/package/package_test.sh)
 #   2. build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: unit and end-to-end (SQLite)
 #   3. build-tsan/   ThreadSanitizer: the dispatcher and store unit tests
 #   4. build-fuzz/   libFuzzer targets, each for HOOKD_FUZZ_SECONDS (default 20)
@@ -45,6 +46,18 @@ if scripts/build.sh build; then
   run_ctest build release --timeout 300
 else
   echo "release build failed"; failed=$((failed + 1))
+fi
+
+step "Debian package (build/hookd_*.deb on a fresh Debian 12)"
+# Bounded: about 30 s with a cached Debian root (/var/cache/hookd-package-test), about a
+# minute more the first time (debootstrap). Its last line is "N passed, M failed".
+pkglog="$root/build/package-test.log"
+timeout 900 tests/package/package_test.sh 2>&1 | tee "$pkglog"
+line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$pkglog" | tail -1)
+if [[ -n "$line" ]]; then
+  passed=$((passed + $(cut -d' ' -f1 <<<"$line"))); failed=$((failed + $(cut -d' ' -f3 <<<"$line")))
+else
+  echo "package test did not finish"; failed=$((failed + 1))
 fi
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer build"

@@ -314,9 +314,18 @@ HttpResponse Api::MetricsText(Ctx& ctx) {
         }
     }
     auto stats = store_.Stats();
+    StoreGauges gauges;
+    if (stats) {
+        gauges.up = true;
+        gauges.pending = stats->pending;
+        if (stats->oldest_unattempted_at) {
+            gauges.oldest_unattempted_age_s =
+                static_cast<double>(std::max<TimeMs>(0, clock_.Now() - *stats->oldest_unattempted_at)) / 1000.0;
+        }
+    }
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_.Render(stats ? stats->pending : -1);
+    r.body = metrics_.Render(gauges);
     if (stats && stats->partitions_owned) {
         // Several nodes on PostgreSQL: this node's share of the partitioned queue.
         r.body += "# HELP hookd_partitions_owned Queue partitions this node owns (serving or draining).\n"

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace hookd::app {
 
@@ -151,6 +152,10 @@ Result<cli::ServeSettings> Validate(const ServeFlags& f) {
         return Fail(Error::Invalid("--log-level: expected trace, debug, info, warn, error or off"));
     }
     s.log_level = f.log_level;
+    if (f.log_format != "text" && f.log_format != "json") {
+        return Fail(Error::Invalid("--log-format: expected text or json"));
+    }
+    s.log_json = f.log_format == "json";
     s.catalog_file = f.catalog_file;
     s.master_key_file =
         f.master_key_file.empty() ? (std::filesystem::path(s.data_dir) / "master.key").string() : f.master_key_file;
@@ -167,7 +172,25 @@ Result<cli::ServeSettings> Validate(const ServeFlags& f) {
         // unique per host as long as each node listens on its own port.
         s.node_id = std::string(host) + ":" + std::to_string(s.port == 0 ? getpid() : s.port);
     }
-    if (const char* t = std::getenv("HOOKD_OPERATOR_TOKEN"); t && *t) s.operator_token = t;
+    if (const char* t = std::getenv("HOOKD_OPERATOR_TOKEN"); t && *t) {
+        s.operator_token = t;
+        s.operator_token_source = "HOOKD_OPERATOR_TOKEN";
+    } else if (!f.operator_token_file.empty()) {
+        // A file (e.g. in /etc/hookd, or a systemd credential): the token, trailing space and newlines ignored.
+        std::ifstream in(f.operator_token_file);
+        if (!in) {
+            return Fail(Error::Invalid("--operator-token-file: cannot read " + f.operator_token_file + ": " +
+                                       std::strerror(errno)));
+        }
+        std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+        if (token.empty()) return Fail(Error::Invalid("--operator-token-file: " + f.operator_token_file + " is empty"));
+        if (token.find_first_of(" \t\r\n") != std::string::npos) {
+            return Fail(Error::Invalid("--operator-token-file: " + f.operator_token_file + " holds more than one line"));
+        }
+        s.operator_token = std::move(token);
+        s.operator_token_source = f.operator_token_file;
+    }
     if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) s.master_key_env = k;
     return s;
 }

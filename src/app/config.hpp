@@ -33,6 +33,8 @@ struct ServeFlags {
     std::string busy_timeout = "5s";               //!< --sqlite-busy-timeout / HOOKD_SQLITE_BUSY_TIMEOUT: then 503
     std::string node_id;                           //!< --node-id / HOOKD_NODE_ID; default host:port
     std::string log_level = "info";                //!< --log-level / HOOKD_LOG_LEVEL
+    std::string log_format = "text";               //!< --log-format / HOOKD_LOG_FORMAT: text or json (one object a line)
+    std::string operator_token_file;               //!< --operator-token-file / HOOKD_OPERATOR_TOKEN_FILE; HOOKD_OPERATOR_TOKEN wins
     int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
     std::string client_timeout = "30s";            //!< --client-timeout / HOOKD_CLIENT_TIMEOUT: slow clients are cut off
     int max_connections = 10'000;                  //!< --max-connections / HOOKD_MAX_CONNECTIONS: more are closed at once

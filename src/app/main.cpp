@@ -130,6 +130,12 @@ int main(int argc, char** argv) {
     serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
         ->envname("HOOKD_LOG_LEVEL")
         ->capture_default_str();
+    serve->add_option("--log-format", flags.log_format, "text, or json: one JSON object a line")
+        ->envname("HOOKD_LOG_FORMAT")
+        ->capture_default_str();
+    serve->add_option("--operator-token-file", flags.operator_token_file,
+                      "File holding a token accepted as an operator token (HOOKD_OPERATOR_TOKEN wins)")
+        ->envname("HOOKD_OPERATOR_TOKEN_FILE");
     serve->add_option("--client-timeout", flags.client_timeout, "Time a client has to send a request")
         ->envname("HOOKD_CLIENT_TIMEOUT")
         ->capture_default_str();
@@ -187,6 +193,16 @@ int main(int argc, char** argv) {
     rekey_cmd->add_option("--new-key-file", rekey.new_key_file, "The new key; created when it does not exist")
         ->required();
 
+    cli::BackupOptions backup;
+    std::string backup_config;
+    auto* backup_cmd =
+        app.add_subcommand("backup", "Copy a SQLite database consistently, also while hookd serve runs");
+    backup_cmd->add_option("--config", backup_config, "Config file, as for serve (keys only serve has are skipped)");
+    backup_cmd->add_option("--db", backup.db, "sqlite:PATH (for PostgreSQL use pg_dump)")
+        ->envname("HOOKD_DB")
+        ->capture_default_str();
+    backup_cmd->add_option("--to", backup.to, "The backup file to write (must not exist)")->required();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -220,6 +236,7 @@ int main(int argc, char** argv) {
     if (sign_cmd->parsed()) return cli::Sign(sign);
     if (verify_cmd->parsed()) return cli::Verify(sign);
     if (migrate->parsed()) return LoadConfig(*migrate, migrate_config, *serve) ? cli::Migrate(migrate_opts) : 2;
+    if (backup_cmd->parsed()) return LoadConfig(*backup_cmd, backup_config, *serve) ? cli::Backup(backup) : 2;
     if (rekey_cmd->parsed()) return LoadConfig(*rekey_cmd, rekey_config, *serve) ? cli::Rekey(rekey) : 2;
     return 2;
 }

@@ -45,6 +45,14 @@ struct RekeyOptions {
     std::string key_file;      //!< the current key (default: next to the database); HOOKD_MASTER_KEY wins
     std::string new_key_file;  //!< created with a new random key when it does not exist
 };
+struct BackupOptions {
+    std::string db = "sqlite:./data/hookd.db";  //!< the SQLite database to copy (PostgreSQL is refused)
+    std::string to;                             //!< the new file; must not exist
+};
+//! `hookd backup`: a consistent copy of a SQLite database, also while `hookd serve` writes
+//! to it (SQLite's online backup API, one read transaction). Exit 0, 1 (failed), 2 (usage).
+int Backup(const BackupOptions& options);
+
 //! `hookd rekey`: re-encrypts every webhook secret under a new master key (hookd stopped).
 int Rekey(const RekeyOptions& options);
 

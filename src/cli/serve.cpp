@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "cli/default_catalogue.hpp"
 #include "cli/keys.hpp"
+#include "cli/logging.hpp"
 #include "core/catalogue.hpp"
 #include "core/crypto.hpp"
 #include "delivery/dispatcher.hpp"
@@ -45,7 +46,7 @@ Result<Catalogue> LoadCatalogue(const std::string& file) {
 void BootstrapOperator(store::Store& store, const ServeSettings& s, const Clock& clock) {
     const std::string file = (fs::path(s.data_dir) / "operator-token").string();
     if (s.operator_token) {
-        spdlog::info("operator token: from HOOKD_OPERATOR_TOKEN");
+        spdlog::info("operator token: from {}", s.operator_token_source);
         return;
     }
     auto has = store.HasOperatorToken();
@@ -63,15 +64,21 @@ void BootstrapOperator(store::Store& store, const ServeSettings& s, const Clock&
     t.name = "bootstrap operator";
     t.created_at = clock.Now();
     const std::string secret = "hkd_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
+    // The file first: a token nobody can read is never created, and the secret itself is
+    // never logged (logs are shipped and kept where tokens must not be).
+    if (!WriteSecretFile(file, secret + "\n")) {
+        spdlog::error("operator token: could not write {}; none created (the next start tries again; or set "
+                      "HOOKD_OPERATOR_TOKEN or --operator-token-file)",
+                      file);
+        return;
+    }
     if (auto r = store.CreateToken(t, crypto::Sha256Hex(secret)); !r) {
+        std::error_code ec;
+        fs::remove(file, ec);
         spdlog::error("cannot create the operator token: {}", r.error().message);
         return;
     }
-    if (WriteSecretFile(file, secret + "\n")) {
-        spdlog::info("operator token: created and written to {} (mode 0600)", file);
-    } else {
-        spdlog::warn("operator token (could not write {}): {}", file, secret);
-    }
+    spdlog::info("operator token: created and written to {} (mode 0600)", file);
 }
 
 // Deletes history older than the retention period in small batches.
@@ -119,7 +126,7 @@ private:
 }  // namespace
 
 int Serve(const ServeSettings& s) {
-    spdlog::set_level(spdlog::level::from_str(s.log_level));
+    ConfigureLogging(s.log_level, s.log_json ? LogFormat::kJson : LogFormat::kText);
     // Signals are taken by sigwait below; block them before any thread starts.
     sigset_t signals;
     sigemptyset(&signals);

@@ -35,10 +35,12 @@ struct ServeSettings {
     int busy_timeout_ms = 5000;
     std::string node_id;
     std::string log_level;
+    bool log_json = false;     //!< --log-format json
     int handler_threads = 8;
     int client_timeout_ms = 30'000;
     int max_connections = 10'000;
-    std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN
+    std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN, else the --operator-token-file's content
+    std::string operator_token_source;          //!< where operator_token came from (for the start-up log)
     std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
 };
 

@@ -499,7 +499,8 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
             // the webhook is enabled again.
             o.disable_webhook_reason = "the receiver answered 410 Gone";
             if (auto h = hooks.find(w.id.str()); h != hooks.end()) DisableHere(h->second, *o.disable_webhook_reason, now);
-            spdlog::warn("webhook {} disabled: receiver answered 410 Gone", w.id.str());
+            spdlog::warn("webhook {} of site {} disabled: receiver answered 410 Gone", w.id.str(), w.site);
+            metrics.WebhookDisabled(DisableReason::kGone);
         }
         std::optional<DurationMs> retry_after;
         if (r.status == 429 || r.status == 503) {
@@ -524,7 +525,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
             final_state = 2;
         }
     }
-    metrics.AttemptFinished(ok, static_cast<double>(r.duration_ms) / 1000.0, final_state);
+    metrics.AttemptFinished(w.site, w.id.str(), ok, static_cast<double>(r.duration_ms) / 1000.0, final_state);
     if (f.test) {
         batch.test_promises.push_back(f.test);
         batch.test_results.push_back(TestResult{f.claimed.delivery.id, a});
@@ -556,6 +557,7 @@ void Dispatcher::Impl::Record() {
             for (const auto& id : *r) {
                 spdlog::warn("webhook {} disabled: every delivery failed for {}", id.str(),
                              FormatDuration(opt.auto_disable_after_ms));
+                metrics.WebhookDisabled(DisableReason::kFailing);
                 std::lock_guard lock(control_mu);
                 invalidated.push_back(id);
             }

@@ -107,6 +107,8 @@ struct AuditEntry {
 
 struct QueueStats {
     std::int64_t pending = 0;
+    //! created_at of the oldest pending delivery of an enabled webhook with no attempt yet.
+    std::optional<TimeMs> oldest_unattempted_at;
     //! Shared store only: this node's share of the partitioned queue.
     std::optional<int> partitions_owned;
     int nodes = 0;                      //!< live nodes seen

@@ -5,6 +5,8 @@
 #include "core/crypto.hpp"
 #include "core/domain.hpp"
 #include "core/ids.hpp"
+#include "core/log_line.hpp"
+#include "core/metrics.hpp"
 #include "core/retry_schedule.hpp"
 #include "core/signature.hpp"
 #include "core/time.hpp"
@@ -12,6 +14,68 @@
 
 namespace hookd {
 namespace {
+
+TEST(JsonLogLine, OneObjectWithTimeLevelMessageAndThread) {
+    EXPECT_EQ(JsonLogLine(1'795'881'290'123, "info", "stopped", 42),
+              R"({"time":"2026-11-28T15:54:50.123Z","level":"info","message":"stopped","thread":42})");
+}
+
+TEST(JsonLogLine, EscapesQuotesBackslashesAndControlCharacters) {
+    EXPECT_EQ(JsonLogLine(0, "error", "a \"b\" \\ c\nd\te\x01", 1),
+              R"({"time":"1970-01-01T00:00:00.000Z","level":"error","message":"a \"b\" \\ c\nd\te\u0001","thread":1})");
+}
+
+TEST(JsonLogLine, TakesIdsAndSiteFromTheMessage) {
+    const std::string wh = "wh_01JD8Z7Q3N4V5W6X7Y8Z9ABCDE";
+    const std::string dlv = "dlv_01JD8Z7Q3N4V5W6X7Y8Z9ABCDF";
+    const std::string line =
+        JsonLogLine(0, "warning", "webhook " + wh + " of site acme-2 disabled; delivery " + dlv + ".", 7);
+    EXPECT_NE(line.find(R"("site":"acme-2")"), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("webhook":")" + wh + "\""), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("delivery":")" + dlv + "\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"event\""), std::string::npos) << line;
+
+    const std::string path = JsonLogLine(0, "error", "handler for GET /v1/sites/beta/webhooks/" + wh + " threw: x", 7);
+    EXPECT_NE(path.find(R"("site":"beta")"), std::string::npos) << path;
+    EXPECT_NE(path.find(R"("webhook":")" + wh + "\""), std::string::npos) << path;
+}
+
+TEST(JsonLogLine, IgnoresLookAlikes) {
+    // Not a word of its own, too short, lower case (not Crockford base32), a website.
+    const std::string line = JsonLogLine(
+        0, "info", "xwh_01JD8Z7Q3N4V5W6X7Y8Z9ABCDE wh_01JD8Z dlv_01jd8z7q3n4v5w6x7y8z9abcdf website Acme", 1);
+    EXPECT_EQ(line.find("\"webhook\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"delivery\""), std::string::npos) << line;
+    EXPECT_EQ(line.find("\"site\""), std::string::npos) << line;
+}
+
+TEST(Metrics, PerWebhookFailuresDisablesAndStoreGauges) {
+    Metrics m;
+    m.AttemptFinished("acme", "wh_A", false, 0.02, 0);
+    m.AttemptFinished("acme", "wh_A", false, 0.02, 2);
+    m.AttemptFinished("acme", "wh_B", true, 0.02, 1);
+    m.AttemptFinished("we\"ird", "wh_C", false, 0.02, 0);
+    m.WebhookDisabled(DisableReason::kGone);
+    StoreGauges g;
+    g.up = true;
+    g.pending = 3;
+    g.oldest_unattempted_age_s = 12.5;
+    const std::string text = m.Render(g);
+    EXPECT_NE(text.find("hookd_webhook_attempt_failures_total{site=\"acme\",webhook=\"wh_A\"} 2\n"), std::string::npos);
+    EXPECT_EQ(text.find("webhook=\"wh_B\""), std::string::npos) << "no series for a webhook without failures";
+    EXPECT_NE(text.find(R"(site="we\"ird")"), std::string::npos) << "label values escaped";
+    EXPECT_NE(text.find("hookd_webhooks_disabled_total{reason=\"gone\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_webhooks_disabled_total{reason=\"failing\"} 0\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_deliveries_total{outcome=\"failed\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_store_up 1\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_queue_depth 3\n"), std::string::npos);
+    EXPECT_NE(text.find("hookd_oldest_unattempted_age_seconds 12.500\n"), std::string::npos);
+
+    const std::string down = m.Render(StoreGauges{});
+    EXPECT_NE(down.find("hookd_store_up 0\n"), std::string::npos);
+    EXPECT_NE(down.find("hookd_queue_depth -1\n"), std::string::npos);
+    EXPECT_EQ(down.find("\nhookd_oldest_unattempted_age_seconds "), std::string::npos) << "unknown: no sample";
+}
 
 TEST(Signature, SeedTestVector) {
     EXPECT_EQ(signature::Legacy("mySecret", "CREATE", "Agreement", "25"),

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  createWebhook, getDelivery, getWebhook, listDeliveries, publish, setupSite, sleep, useServer, waitFor,
+  createWebhook, getDelivery, getWebhook, listDeliveries, publish, rawRequest, setupSite, sleep, useServer, waitFor,
 } from './support.mjs';
 
 const T = { timeout: 40000 };
@@ -35,6 +35,9 @@ test('always failing for 2 s → disabled with reason and time; re-enabled → p
   const disabledAt = Date.parse(w.disabledAt);
   assert.ok(disabledAt - firstFailure >= 1900, `not disabled before 2 s of failures (${disabledAt - firstFailure} ms)`);
   assert.ok(disabledAt - firstFailure < 5000, `disabled soon after 2 s of failures (${disabledAt - firstFailure} ms)`);
+  // Counted for the HookdWebhookAutoDisabled alert (ops/prometheus).
+  const metrics = await rawRequest(server.baseUrl, 'GET', '/metrics');
+  assert.match(metrics.text, /^hookd_webhooks_disabled_total\{reason="failing"\} [1-9]\d*$/m, 'hookd_webhooks_disabled_total counts it');
 
   // Disabled: no more attempts; the deliveries wait (pending, not failed).
   await sleep(300);

@@ -640,10 +640,13 @@ public:
     }
 
     Result<QueueStats> Stats() override {
-        auto r = Q("SELECT count(*) FROM deliveries WHERE state = 0");
+        auto r = Q("SELECT (SELECT count(*) FROM deliveries WHERE state = 0), (SELECT min(d.created_at) FROM "
+                   "deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 0 AND d.attempt_count = 0 "
+                   "AND d.test = 0 AND w.enabled = 1)");
         if (!r) return Fail(r.error());
         QueueStats q;
         q.pending = RowRef(*r, 0).Int(0);
+        q.oldest_unattempted_at = RowRef(*r, 0).OptInt(1);
         const auto o = ownership_.Stats();
         q.partitions_owned = o.owned;
         q.nodes = o.nodes;

@@ -576,11 +576,19 @@ public:
 
     Result<QueueStats> Stats() override {
         std::lock_guard lock(rmu_);
-        auto st = r_.Prepare("SELECT count(*) FROM deliveries WHERE state = 0");
+        // The oldest unattempted one: pending rows walked in seq (creation) order on deliveries_pending,
+        // never the whole history (CROSS JOIN keeps deliveries the outer loop).
+        auto st = r_.Prepare(
+            "SELECT (SELECT count(*) FROM deliveries WHERE state = 0), (SELECT d.created_at FROM deliveries d "
+            "INDEXED BY deliveries_pending CROSS JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 0 "
+            "AND d.attempt_count = 0 AND d.test = 0 AND w.enabled = 1 ORDER BY d.seq LIMIT 1)");
         if (!st) return Fail(st.error());
         Stmt s(*st);
         QueueStats q;
-        if (s.Step() == SQLITE_ROW) q.pending = s.Int(0);
+        if (s.Step() == SQLITE_ROW) {
+            q.pending = s.Int(0);
+            q.oldest_unattempted_at = s.OptInt(1);
+        }
         return q;
     }
 
