@@ -43,13 +43,13 @@ std::string NoAnswerText(const ProbeAnswer& a, std::int64_t timeout_ms) {
     switch (a.error) {
         case AttemptError::kTimeout: return "no answer within the timeout (" + Seconds(timeout_ms) + ")";
         case AttemptError::kBlocked:
-            return "the address is refused by hookd's address guard (loopback, private or reserved; "
+            return "not sent: hookd's address guard refuses this address (loopback, private or reserved; "
                    "--allow-private-network allows local receivers)";
-        case AttemptError::kDns: return "DNS lookup failed" + detail;
-        case AttemptError::kConnect: return "cannot connect" + detail;
-        case AttemptError::kTls: return "TLS failed" + detail;
+        case AttemptError::kDns: return "no answer: DNS lookup failed" + detail;
+        case AttemptError::kConnect: return "no answer: cannot connect" + detail;
+        case AttemptError::kTls: return "no answer: TLS failed" + detail;
         case AttemptError::kTooLarge: return "the answer was too large" + detail;
-        default: return "the request failed" + (detail.empty() ? std::string() : detail);
+        default: return "no answer" + detail;
     }
 }
 
@@ -67,13 +67,16 @@ CheckResult Valid(const ProbeAnswers& p, const JudgeOptions& o) {
                 "a correctly signed delivery was refused: " + StatusText(a) +
                     " (hookd would retry it and finally mark it failed; check the secret and the URL)"};
     }
-    return {"valid-signature", Verdict::kFail, "a correctly signed delivery got " + NoAnswerText(a, o.timeout_ms)};
+    return {"valid-signature", Verdict::kFail, NoAnswerText(a, o.timeout_ms)};
 }
 
 // Forged and stale probes must be refused; refusing means nothing while the valid one is refused too.
 CheckResult MustRefuse(std::string name, const ProbeAnswer& a, const ProbeAnswer& valid, const JudgeOptions& o,
                        CheckResult when_accepted) {
     if (a.Accepted()) return when_accepted;
+    if (!valid.status) {
+        return {std::move(name), Verdict::kWarn, "not checked: the correctly signed delivery got no answer"};
+    }
     const std::string what = AnswerText(a, o.timeout_ms);
     if (!valid.Accepted()) {
         return {std::move(name), Verdict::kWarn,
@@ -206,11 +209,13 @@ bool NoFailures(const std::vector<CheckResult>& results) {
 
 Result<ProbeAnswers> SendProbes(const ReceiverCheckOptions& o, std::int64_t now_s) {
     if (auto msg = wire::CheckPayloadUrl(o.url)) return Fail(Error::Invalid("the URL " + *msg, {{"url", *msg}}));
-    if (o.secret.empty()) return Fail(Error::Invalid("the secret is empty", {{"secret", "is required"}}));
+    if (o.secrets.empty() || o.secrets.front().empty()) {
+        return Fail(Error::Invalid("the secret is empty", {{"secret", "is required"}}));
+    }
     const std::string id = NewId(kDeliveryPrefix);
     // Both headers signed with a key that is not the secret: what a forger can do.
     const std::string forged_key = crypto::Base64UrlEncode(crypto::RandomBytes(24));
-    const std::vector<std::string_view> secret{o.secret};
+    const std::vector<std::string_view> secret(o.secrets.begin(), o.secrets.end());
     const std::vector<std::string_view> wrong{forged_key};
     auto build = [&](std::string_view msg_id, const std::vector<std::string_view>& keys, std::int64_t ts) {
         return wire::Build(o.method, o.url, msg_id, o.event, o.entity, o.entity_id, keys, ts);

@@ -66,7 +66,9 @@ struct JudgeOptions {
 
 struct ReceiverCheckOptions {
     std::string url;                      //!< the payload URL
-    std::string secret;                   //!< the webhook's secret (signs both headers)
+    //! The secrets that sign, as for a delivery (Webhook::SigningSecrets): the first signs the
+    //! legacy header, each adds a webhook-signature entry (a rotation's grace period).
+    std::vector<std::string> secrets;
     HttpMethod method = HttpMethod::kPost;
     EventType event = EventType::kCreate;  //!< what the probes carry
     std::string entity = "Agreement";

@@ -140,6 +140,9 @@ TEST(ReceiverCheck, NoAnswerSaysWhy) {
     p.valid = NoAnswer(AttemptError::kConnect, "Connection refused");
     EXPECT_NE(Named(JudgeReceiver(p, o), "valid-signature").detail.find("cannot connect: Connection refused"),
               std::string::npos);
+    // Nothing reached the receiver: the other probes prove nothing either way.
+    EXPECT_EQ(Named(JudgeReceiver(p, o), "forged-signature").verdict, Verdict::kWarn);
+    EXPECT_NE(Named(JudgeReceiver(p, o), "forged-signature").detail.find("not checked"), std::string::npos);
 }
 
 TEST(ReceiverCheck, TlsIsCheckedForHttpsAndPlainHttpElsewhereIsAWarning) {
@@ -201,7 +204,7 @@ private:
 ReceiverCheckOptions Options(const std::string& url) {
     ReceiverCheckOptions o;
     o.url = url;
-    o.secret = "mySecret";
+    o.secrets = {"mySecret"};
     o.policy = AddressPolicy(true, {});
     o.timeout_ms = 5'000;
     return o;
@@ -246,7 +249,7 @@ TEST(ReceiverCheck, ABadUrlOrEmptySecretIsAnError) {
     auto o = Options("ftp://example.com/x");
     EXPECT_EQ(RunReceiverCheck(o, 0).error().code, ErrorCode::kInvalid);
     o = Options("http://127.0.0.1:9/x");
-    o.secret.clear();
+    o.secrets = {""};
     EXPECT_EQ(RunReceiverCheck(o, 0).error().code, ErrorCode::kInvalid);
 }
 
