@@ -148,6 +148,7 @@ void Api::AddRoutes() {
     add("PATCH", "/v1/sites/{site}/webhooks/{id}", Access::kAdmin, &Api::PatchWebhook);
     add("DELETE", "/v1/sites/{site}/webhooks/{id}", Access::kAdmin, &Api::DeleteWebhook);
     add("POST", "/v1/sites/{site}/webhooks/{id}/test", Access::kAdmin, &Api::TestWebhook);
+    add("POST", "/v1/sites/{site}/webhooks/{id}/check", Access::kAdmin, &Api::CheckWebhook);
     add("POST", "/v1/sites/{site}/webhooks/{id}/rotate-secret", Access::kAdmin, &Api::RotateSecret);
     add("POST", "/v1/sites/{site}/webhooks/{id}/replay", Access::kAdmin, &Api::Replay);
     add("GET", "/v1/sites/{site}/webhooks/{id}/deliveries", Access::kAdmin, &Api::ListDeliveries);

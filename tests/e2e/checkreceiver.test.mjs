@@ -11,7 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { HOOKD_BIN, SECRET, legacySignature, makeTempDir, removeTempDir, startReceiver } from './support.mjs';
+import {
+  HOOKD_BIN, SECRET, createWebhook, legacySignature, listDeliveries, makeTempDir, removeTempDir, setupSite, show,
+  startReceiver, useServer,
+} from './support.mjs';
 
 const T = { timeout: 60000 };
 const NAMES = ['valid-signature', 'forged-signature', 'stale-timestamp', 'duplicate-delivery', 'response-time', 'tls'];
@@ -245,5 +248,67 @@ describe('hookd check-receiver', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${fmt(r)}`);
       assert.ok(r.stderr.length > 0, fmt(r));
     }
+  });
+});
+
+// ---------------------------------------------------------------- the API
+
+describe('POST /v1/sites/{site}/webhooks/{id}/check', () => {
+  const { server, receiver } = useServer();
+  let a;
+  let b;
+  before(async () => {
+    a = await setupSite(server);
+    b = await setupSite(server);
+  });
+
+  const checkPath = (site, id) => `/v1/sites/${site.siteId}/webhooks/${id}/check`;
+
+  test('runs the checks against the webhook\'s URL, method and secret', T, async () => {
+    const good = await receiver(program({ secret: 'hookSecret' }));
+    const wh = await createWebhook(a, {
+      payloadUrl: good.url('/in'), secret: 'hookSecret', method: 'GET', events: ['UPDATE', 'DELETE'],
+      sendEverything: false, entities: ['Room'],
+    });
+    const r = await a.admin.post(checkPath(a, wh.id), undefined, { timeoutMs: 40000 });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.webhookId, wh.id);
+    assert.equal(r.json.url, good.url('/in'));
+    assert.equal(r.json.method, 'GET');
+    assert.equal(r.json.passed, true, show(r));
+    assert.deepEqual(r.json.checks.map((c) => [c.name, c.result]), NAMES.map((n) => [n, 'PASS']));
+    assert.equal(good.requests.length, 4);
+    for (const q of good.requests) assert.equal(q.url, '/in/UPDATE/Room/test', 'the webhook\'s first event and entity');
+    // Nothing is recorded as a delivery; the audit log says who checked.
+    assert.deepEqual(await listDeliveries(a, wh.id), []);
+    const audit = await a.admin.get(`/v1/sites/${a.siteId}/audit`);
+    assert.ok(audit.json.data.some((e) => e.action === 'webhook.check' && e.target === wh.id && e.detail.passed === true), audit.text);
+  });
+
+  test('a careless receiver: FAIL rows and passed false', T, async () => {
+    const careless = await receiver(program({ verify: 'none' }));
+    const wh = await createWebhook(a, { payloadUrl: careless.url('/in') });
+    const r = await a.admin.post(checkPath(a, wh.id), {}, { timeoutMs: 40000 });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.passed, false);
+    const forged = r.json.checks.find((c) => c.name === 'forged-signature');
+    assert.equal(forged.result, 'FAIL');
+    assert.match(forged.detail, /accepts forged signatures/);
+  });
+
+  test('admin of the site only; another site\'s webhook is 404; options are refused', T, async () => {
+    const rx = await receiver(program());
+    const wh = await createWebhook(a, { payloadUrl: rx.url('/in') });
+    const other = await createWebhook(b, { payloadUrl: rx.url('/other') });
+    assert.equal((await server.api(null).post(checkPath(a, wh.id))).status, 401);
+    assert.equal((await a.publisher.post(checkPath(a, wh.id))).status, 403);
+    assert.equal((await server.api().post(checkPath(a, wh.id))).status, 403, 'operator');
+    assert.equal((await b.admin.post(checkPath(a, wh.id))).status, 403, 'admin of another site');
+    const cross = await a.admin.post(checkPath(a, other.id));
+    assert.equal(cross.status, 404, show(cross));
+    assert.equal((await a.admin.post(checkPath(a, `wh_${'0'.repeat(26)}`))).status, 404);
+    const opts = await a.admin.post(checkPath(a, wh.id), { method: 'POST' });
+    assert.equal(opts.status, 422, show(opts));
+    assert.equal(rx.requests.length, 0, 'none of those sent anything');
   });
 });

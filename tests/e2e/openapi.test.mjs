@@ -349,6 +349,15 @@ describe('every operation of the document, checked against it', () => {
     await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/test', { params: one, body: '{', expect: 400 });
     await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/test', { params: { ...s, id: MISSING.webhooks }, expect: 404 });
 
+    // Receiver check: rx answers 200 to anything, so forged signatures are accepted.
+    const checked = await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, expect: 200 });
+    assert.equal(checked.json.passed, false);
+    assert.equal(checked.json.checks.find((c) => c.name === 'forged-signature').result, 'FAIL');
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: {}, expect: 200 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: { method: 'GET' }, expect: 422 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: '{', expect: 400 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: { ...s, id: MISSING.webhooks }, expect: 404 });
+
     // Rotation: a generated secret is shown once, a given one is masked.
     const r1 = await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/rotate-secret', { params: one, expect: 200 });
     assert.match(r1.json.secret, /^[A-Za-z0-9_-]{32}$/);
@@ -612,6 +621,9 @@ test('every operation of the document was exercised, with every status it docume
 function notReproduced(o, status) {
   if (status !== '503') return null;
   if (o.method === 'GET') return 'a read fails only when the database does not answer at all (PostgreSQL down)';
+  if (o.key === 'POST /v1/sites/{site}/webhooks/{id}/check') {
+    return 'the check only reads the webhook (its audit entry is best effort): 503 only when the database does not answer at all';
+  }
   if (usePostgres()) return 'the write-lock sweep takes the lock with the sqlite3 shell: SQLite only';
   return null;
 }
