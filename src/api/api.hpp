@@ -80,6 +80,9 @@ private:
     HttpResponse CheckWebhook(Ctx&);
     HttpResponse RotateSecret(Ctx&);
     HttpResponse Replay(Ctx&);
+    // health
+    HttpResponse GetWebhookHealth(Ctx&);
+    HttpResponse ListWebhookHealth(Ctx&);
     // deliveries, events
     HttpResponse ListDeliveries(Ctx&);
     HttpResponse GetDelivery(Ctx&);

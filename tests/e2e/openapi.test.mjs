@@ -410,6 +410,23 @@ describe('every operation of the document, checked against it', () => {
     assert.ok(badState.json.errors.some((e) => e.field === 'state'), badState.text);
     await call(main, site.admin, 'GET', list, { params: { ...s, id: MISSING.webhooks }, expect: 404 });
 
+    // Health: the attempts just made are in the current interval, in both windows.
+    const health = '/v1/sites/{site}/webhooks/{id}/health';
+    const day = await call(main, site.admin, 'GET', health, { params: one, expect: 200 });
+    assert.equal(day.json.intervals.length, 24);
+    assert.ok(day.json.intervals.at(-1).succeeded >= 4, day.text.slice(0, 500));
+    const week = await call(main, site.admin, 'GET', health, { params: one, query: { window: '7d' }, expect: 200 });
+    assert.equal(week.json.intervals.length, 28);
+    assert.equal(week.json.totals.succeeded, day.json.totals.succeeded);
+    await call(main, site.admin, 'GET', health, { params: one, query: { window: '24h' }, expect: 200 });
+    const badWindow = await call(main, site.admin, 'GET', health, { params: one, query: { window: '1y' }, expect: 400 });
+    assert.ok(badWindow.json.errors.some((e) => e.field === 'window'), badWindow.text);
+    await call(main, site.admin, 'GET', health, { params: { ...s, id: MISSING.webhooks }, expect: 404 });
+    const all = await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, query: { window: '7d' }, expect: 200 });
+    assert.ok(all.json.data.some((h) => h.webhookId === wh.id));
+    await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, expect: 200 });
+    await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, query: { window: 'week' }, expect: 400 });
+
     const did = ds[0].id;
     const d1 = await call(main, site.admin, 'GET', '/v1/sites/{site}/deliveries/{did}', { params: { ...s, did }, expect: 200 });
     assert.ok(d1.json.attempts.length >= 1);
