@@ -14,9 +14,9 @@
 namespace hookd::delivery {
 namespace {
 
-constexpr std::int64_t kStaleSeconds = 600;      // the stale probe's webhook-timestamp age
-constexpr std::size_t kShownSnippet = 120;       // answer bytes quoted in a verdict
-constexpr std::size_t kKeptSnippet = 512;        // answer bytes read per probe
+constexpr std::int64_t kStaleSeconds = 600;  // the stale probe's webhook-timestamp age
+constexpr std::size_t kShownSnippet = 120;   // answer bytes quoted in a verdict
+constexpr std::size_t kKeptSnippet = 512;    // answer bytes read per probe
 
 std::string Seconds(std::int64_t ms) {
     if (ms < 1000) return std::to_string(ms) + " ms";
@@ -60,8 +60,10 @@ std::string AnswerText(const ProbeAnswer& a, std::int64_t timeout_ms) {
 
 CheckResult Valid(const ProbeAnswers& p, const JudgeOptions& o) {
     const ProbeAnswer& a = p.valid;
-    if (a.Accepted()) return {"valid-signature", Verdict::kPass, "a correctly signed delivery was accepted (HTTP " +
-                                                                     std::to_string(*a.status) + ")"};
+    if (a.Accepted()) {
+        return {"valid-signature", Verdict::kPass,
+                "a correctly signed delivery was accepted (HTTP " + std::to_string(*a.status) + ")"};
+    }
     if (a.status) {
         return {"valid-signature", Verdict::kFail,
                 "a correctly signed delivery was refused: " + StatusText(a) +
