@@ -148,8 +148,11 @@ void Api::AddRoutes() {
     add("PATCH", "/v1/sites/{site}/webhooks/{id}", Access::kAdmin, &Api::PatchWebhook);
     add("DELETE", "/v1/sites/{site}/webhooks/{id}", Access::kAdmin, &Api::DeleteWebhook);
     add("POST", "/v1/sites/{site}/webhooks/{id}/test", Access::kAdmin, &Api::TestWebhook);
+    add("POST", "/v1/sites/{site}/webhooks/{id}/check", Access::kAdmin, &Api::CheckWebhook);
     add("POST", "/v1/sites/{site}/webhooks/{id}/rotate-secret", Access::kAdmin, &Api::RotateSecret);
     add("POST", "/v1/sites/{site}/webhooks/{id}/replay", Access::kAdmin, &Api::Replay);
+    add("GET", "/v1/sites/{site}/webhooks/{id}/health", Access::kAdmin, &Api::GetWebhookHealth);
+    add("GET", "/v1/sites/{site}/health", Access::kAdmin, &Api::ListWebhookHealth);
     add("GET", "/v1/sites/{site}/webhooks/{id}/deliveries", Access::kAdmin, &Api::ListDeliveries);
     add("GET", "/v1/sites/{site}/webhooks/{id}/deliveries/{did}", Access::kAdmin, &Api::GetDelivery);
     add("POST", "/v1/sites/{site}/webhooks/{id}/deliveries/{did}/retry", Access::kAdmin, &Api::RetryDelivery);

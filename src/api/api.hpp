@@ -1,6 +1,7 @@
 #pragma once
 // The /v1 JSON API: routing, bearer auth with roles and site scoping, problem+json
 // errors, and one handler per route. Transport-free: HttpServer feeds it requests.
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,8 @@ struct ApiOptions {
     double rate_per_second = 1000;              //!< per-token request rate (token bucket)
     double rate_burst = 2000;                   //!< per-token burst
     DurationMs default_grace_ms = 86'400'000;   //!< rotate-secret grace period when not given
+    std::string ca_file;                        //!< receivers' CA bundle (receiver checks); empty = system
+    int max_receiver_checks = 4;                //!< receiver checks running at once; more answer 429
 };
 
 struct Principal {
@@ -74,8 +77,12 @@ private:
     HttpResponse PatchWebhook(Ctx&);
     HttpResponse DeleteWebhook(Ctx&);
     HttpResponse TestWebhook(Ctx&);
+    HttpResponse CheckWebhook(Ctx&);
     HttpResponse RotateSecret(Ctx&);
     HttpResponse Replay(Ctx&);
+    // health
+    HttpResponse GetWebhookHealth(Ctx&);
+    HttpResponse ListWebhookHealth(Ctx&);
     // deliveries, events
     HttpResponse ListDeliveries(Ctx&);
     HttpResponse GetDelivery(Ctx&);
@@ -99,6 +106,7 @@ private:
         double tokens;
         TimeMs at;
     };
+    std::atomic<int> checks_running_{0};
     std::mutex rate_mu_;
     std::unordered_map<std::string, Bucket> buckets_;
 };

@@ -77,6 +77,18 @@ json::object ToJson(const Attempt& a) {
     return o;
 }
 
+json::object CheckReportJson(std::string_view url, HttpMethod method,
+                             const std::vector<delivery::CheckResult>& checks) {
+    json::array list;
+    for (const auto& c : checks) {
+        list.push_back(json::object{{"name", c.name}, {"result", delivery::ToString(c.verdict)}, {"detail", c.detail}});
+    }
+    return json::object{{"url", url},
+                        {"method", ToString(method)},
+                        {"passed", delivery::NoFailures(checks)},
+                        {"checks", std::move(list)}};
+}
+
 json::object ToJson(const Delivery& d, bool with_attempts) {
     json::object o;
     o["id"] = d.id.str();

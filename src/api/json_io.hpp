@@ -9,6 +9,7 @@
 #include "api/http_types.hpp"
 #include "core/domain.hpp"
 #include "core/result.hpp"
+#include "delivery/receiver_check.hpp"
 #include "store/store.hpp"
 
 namespace hookd::api {
@@ -24,6 +25,10 @@ inline constexpr std::string_view kMaskedSecret = "********";
 [[nodiscard]] boost::json::object ToJson(const Attempt& a);
 //! `with_attempts` adds the "attempts" array.
 [[nodiscard]] boost::json::object ToJson(const Delivery& d, bool with_attempts);
+//! A receiver check report: {"url","method","passed","checks":[{"name","result","detail"}]}
+//! (`hookd check-receiver --json` and POST .../webhooks/{id}/check).
+[[nodiscard]] boost::json::object CheckReportJson(std::string_view url, HttpMethod method,
+                                                  const std::vector<delivery::CheckResult>& checks);
 
 [[nodiscard]] HttpResponse Json(int status, const boost::json::value& v);
 [[nodiscard]] HttpResponse NoContent();

@@ -7,6 +7,7 @@
 #include "api/api_internal.hpp"
 #include "core/crypto.hpp"
 #include "core/wire.hpp"
+#include "delivery/receiver_check.hpp"
 
 namespace hookd::api {
 
@@ -381,6 +382,50 @@ HttpResponse Api::TestWebhook(Ctx& ctx) {
     json::object o = ToJson(result->attempt);
     o["deliveryId"] = result->delivery_id.str();
     return Json(200, o);
+}
+
+HttpResponse Api::CheckWebhook(Ctx& ctx) {
+    auto body = ParseObject(ctx.req, true);
+    if (!body) return Problem(400, "Bad request", body.error().message, body.error().fields);
+    if (!body->empty()) {
+        std::vector<FieldError> errors;
+        for (const auto& [k, v] : *body) errors.push_back({std::string(k), "unknown field"});
+        return Problem(422, "Validation failed", "the check takes no options", errors);
+    }
+    auto w = store_.GetWebhook(ctx.Param("site"), WebhookId(ctx.Param("id")));
+    if (!w) return ProblemFrom(w.error());
+    // Each check holds a handler thread for up to about two of the webhook's timeouts.
+    struct Slot {
+        std::atomic<int>& n;
+        ~Slot() { --n; }
+    } slot{checks_running_};
+    if (++checks_running_ > options_.max_receiver_checks) {
+        return Problem(429, "Too many requests", "other receiver checks are running; try again in a few seconds");
+    }
+    const TimeMs now = clock_.Now();
+    delivery::ReceiverCheckOptions o;
+    o.url = w->payload_url;
+    for (std::string_view s : w->SigningSecrets(now)) o.secrets.emplace_back(s);
+    o.method = w->method;
+    // What the webhook would carry: its first event type and entity, id "test" (as a test message).
+    for (EventType t : kAllEventTypes) {
+        if (w->events & Bit(t)) {
+            o.event = t;
+            break;
+        }
+    }
+    o.entity = !w->entities.empty() ? w->entities.front()
+               : catalogue_.Canonical("Agreement").empty() ? catalogue_.entries().front().name
+                                                            : std::string("Agreement");
+    o.timeout_ms = w->timeout_ms;
+    o.policy = options_.policy;
+    o.ca_file = options_.ca_file;
+    auto results = delivery::RunReceiverCheck(o, now / 1000);
+    if (!results) return ProblemFrom(results.error());
+    json::object report = CheckReportJson(o.url, o.method, *results);
+    Audit(ctx, w->site, "webhook.check", w->id.str(), json::serialize(json::object{{"passed", report.at("passed")}}));
+    report.emplace("webhookId", w->id.str());
+    return Json(200, report);
 }
 
 HttpResponse Api::RotateSecret(Ctx& ctx) {

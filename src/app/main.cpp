@@ -156,6 +156,24 @@ int main(int argc, char** argv) {
     listen_cmd->add_option("--tolerance", listen.tolerance_s, "Accepted timestamp skew in seconds")
         ->capture_default_str();
 
+    cli::CheckReceiverOptions check;
+    auto* check_cmd = app.add_subcommand(
+        "check-receiver", "Test a receiver as hookd delivers to it: valid, forged, stale and repeated deliveries");
+    check_cmd->add_option("url", check.url, "The receiver's payload URL")->required();
+    check_cmd->add_option("--secret", check.secret, "The webhook's secret")->required()->envname("HOOKD_SECRET");
+    check_cmd->add_option("--method", check.method, "POST or GET, as the webhook's method")->capture_default_str();
+    check_cmd->add_flag("--allow-private-network", check.allow_private_network,
+                        "Allow loopback/private receivers (local development)");
+    check_cmd->add_option("--allow-cidr", check.allow_cidrs, "Allow this CIDR despite the address guard (repeatable)");
+    check_cmd->add_option("--ca-file", check.ca_file, "CA bundle for the receiver's TLS certificate")
+        ->envname("HOOKD_CA_FILE");
+    check_cmd->add_option("--timeout", check.timeout, "Time each request may take, as the webhook's timeout")
+        ->capture_default_str();
+    check_cmd->add_option("--event", check.event, "Event type the requests carry")->capture_default_str();
+    check_cmd->add_option("--entity", check.entity, "Entity the requests carry")->capture_default_str();
+    check_cmd->add_option("--entity-id", check.entity_id, "Entity id the requests carry")->capture_default_str();
+    check_cmd->add_flag("--json", check.json, "Print the results as one JSON document");
+
     cli::SignOptions sign;
     auto* sign_cmd = app.add_subcommand("sign", "Print the signatures of EVENT ENTITY ID");
     auto* verify_cmd = app.add_subcommand("verify", "Check a signature of EVENT ENTITY ID (exit 0 when valid)");
@@ -233,6 +251,7 @@ int main(int argc, char** argv) {
         return cli::Serve(*settings);
     }
     if (listen_cmd->parsed()) return cli::Listen(listen);
+    if (check_cmd->parsed()) return cli::CheckReceiver(check);
     if (sign_cmd->parsed()) return cli::Sign(sign);
     if (verify_cmd->parsed()) return cli::Verify(sign);
     if (migrate->parsed()) return LoadConfig(*migrate, migrate_config, *serve) ? cli::Migrate(migrate_opts) : 2;

@@ -2,6 +2,7 @@
 // The subcommands of the hookd binary. Each returns the process exit code.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/settings.hpp"
 
@@ -18,6 +19,23 @@ struct ListenOptions {
 };
 //! `hookd listen`: a local receiver that verifies both signatures and prints each delivery.
 int Listen(const ListenOptions& options);
+
+struct CheckReceiverOptions {
+    std::string url;
+    std::string secret;
+    std::string method = "POST";
+    bool allow_private_network = false;
+    std::vector<std::string> allow_cidrs;  //!< allowed despite the address guard
+    std::string ca_file;                   //!< empty = system bundle
+    std::string timeout = "15s";           //!< per probe, as a webhook's timeout
+    std::string event = "CREATE";          //!< what the probes carry
+    std::string entity = "Agreement";
+    std::string entity_id = "test";
+    bool json = false;
+};
+//! `hookd check-receiver`: tests a receiver as hookd delivers to it (SPEC.md §11). Exit 0 when
+//! no check failed, 1 when one did, 2 for bad arguments.
+int CheckReceiver(const CheckReceiverOptions& options);
 
 struct SignOptions {
     std::string secret;

@@ -203,6 +203,7 @@ int Serve(const ServeSettings& s) {
     aopt.metrics_token = s.metrics_token;
     aopt.rate_per_second = s.api_rate_limit;
     aopt.rate_burst = s.api_rate_limit * 2;
+    aopt.ca_file = s.ca_file;
     api::Api api(**store, dispatcher, *catalogue, metrics, clock, aopt);
     api.SetFallback(ui::ServeAdmin);
 

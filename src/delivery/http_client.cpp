@@ -36,6 +36,7 @@ struct Transfer {
     const AddressPolicy* policy = nullptr;
     std::uint64_t tag = 0;
     std::int64_t started = 0;
+    char error_buffer[CURL_ERROR_SIZE] = {};  // libcurl's words for a failed transfer
 };
 
 std::size_t OnWrite(char* data, std::size_t size, std::size_t n, void* user) {
@@ -234,6 +235,7 @@ void HttpClient::Start(wire::Request&& request, int timeout_ms, std::uint64_t ta
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
     if (request.method == HttpMethod::kPost) {
         t->body = std::move(request.body);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->body.c_str());
@@ -295,10 +297,12 @@ void HttpClient::Collect(std::vector<HttpResult>& done) {
         } else {
             r.error = MapCurlError(rc);
             if (code > 0) r.status = static_cast<int>(code);
+            r.error_detail = t.error_buffer[0] ? std::string(t.error_buffer) : std::string(curl_easy_strerror(rc));
         }
         r.snippet = SanitizeSnippet(t.response, t.snippet_bytes);
         r.retry_after = t.retry_after;
         curl_multi_remove_handle(impl_->multi, easy);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);  // the buffer goes with the transfer
         curl_slist_free_all(t.headers);
         impl_->active.erase(it);
         impl_->idle.push_back(easy);

@@ -27,6 +27,7 @@ struct HttpResult {
     std::string snippet;                    //!< valid UTF-8, at most snippet_bytes
     std::optional<DurationMs> retry_after;  //!< from a Retry-After header
     std::int64_t duration_ms = 0;
+    std::string error_detail;               //!< libcurl's message when `error` is not kNone/kHttp
 };
 
 class HttpClient final {

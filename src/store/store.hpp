@@ -17,6 +17,7 @@
 
 #include "core/crypto.hpp"
 #include "core/domain.hpp"
+#include "core/health.hpp"
 #include "core/result.hpp"
 
 namespace hookd::store {
@@ -117,6 +118,13 @@ struct QueueStats {
     std::int64_t partitions_lost = 0;      //!< lost with the ownership session, since start
 };
 
+//! One webhook's health: its hourly attempt counters and since when it has been failing.
+struct WebhookHealth {
+    WebhookId webhook_id;
+    std::optional<TimeMs> failing_since;  //!< every attempt since then failed; nullopt while healthy
+    std::vector<health::Hour> hours;      //!< hours with attempts, oldest first
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -184,7 +192,9 @@ public:
     virtual Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
                                                std::span<const WebhookId> skip) = 0;
     //! Records attempts and new states in one transaction. Tracks, per webhook, since when
-    //! every attempt failed; a success clears it. Returns the webhooks it auto-disabled.
+    //! every attempt failed; a success clears it; counts each recorded attempt in its
+    //! webhook's hour (health::KindOf the new state, at the attempt's start time). Returns
+    //! the webhooks it auto-disabled.
     virtual Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
     //! Extends the leases `node` holds on `seqs` to `until` (deliveries in flight or buffered).
     virtual Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) = 0;
@@ -208,7 +218,14 @@ public:
     //! The earliest next attempt time among pending deliveries, if any.
     virtual Result<std::optional<TimeMs>> NextDue() = 0;
     virtual Result<QueueStats> Stats() = 0;
-    //! Deletes up to `batch` final deliveries (and their attempts) created before `before`.
+    //! The health of the site's webhooks, or of `webhook` only, in webhook id order: hours
+    //! starting at or after `since`. Complete keeps the counters (one row per webhook and
+    //! hour), so the cost depends on webhooks × hours, not on deliveries. kNotFound when
+    //! `webhook` is not one of the site's.
+    virtual Result<std::vector<WebhookHealth>> GetHealth(const SiteId& site, const std::optional<WebhookId>& webhook,
+                                                         TimeMs since) = 0;
+    //! Deletes up to `batch` final deliveries (and their attempts) created before `before`,
+    //! and the hourly counters of hours that ended before it.
     virtual Result<std::int64_t> Purge(TimeMs before, int batch) = 0;
     //! Checks that the master key opens this database's secrets (recording a check
     //! value on first use). Errors with a clear message when the key is wrong.

@@ -93,6 +93,10 @@ public:
     }
     Result<std::optional<TimeMs>> NextDue() override { return s_.NextDue(); }
     Result<store::QueueStats> Stats() override { return s_.Stats(); }
+    Result<std::vector<store::WebhookHealth>> GetHealth(const SiteId& site, const std::optional<WebhookId>& webhook,
+                                                        TimeMs since) override {
+        return s_.GetHealth(site, webhook, since);
+    }
     Result<std::int64_t> Purge(TimeMs before, int batch) override { return s_.Purge(before, batch); }
     Status VerifyMasterKey() override { return s_.VerifyMasterKey(); }
     bool Ping() override { return s_.Ping(); }

@@ -4,6 +4,7 @@
 #include "core/catalogue.hpp"
 #include "core/crypto.hpp"
 #include "core/domain.hpp"
+#include "core/health.hpp"
 #include "core/ids.hpp"
 #include "core/log_line.hpp"
 #include "core/metrics.hpp"
@@ -311,6 +312,92 @@ TEST(Crypto, Encodings) {
     EXPECT_EQ(crypto::Base64Encode("mySecret"), "bXlTZWNyZXQ=");
     EXPECT_EQ(*crypto::Base64Decode("bXlTZWNyZXQ="), "mySecret");
     EXPECT_EQ(crypto::Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Health, LatencyBucketsAreInclusiveUpperBounds) {
+    EXPECT_EQ(health::LatencyBucket(0), 0u);
+    EXPECT_EQ(health::LatencyBucket(5), 0u);
+    EXPECT_EQ(health::LatencyBucket(6), 1u);
+    EXPECT_EQ(health::LatencyBucket(100), 6u);
+    EXPECT_EQ(health::LatencyBucket(20'000), 14u);
+    EXPECT_EQ(health::LatencyBucket(20'001), 15u);
+    EXPECT_EQ(health::LatencyBucket(600'000), 15u);
+    EXPECT_EQ(health::kLatencyBuckets, 16u);
+}
+
+TEST(Health, PercentilesInterpolateInsideTheirBucket) {
+    health::LatencyHistogram h{};
+    EXPECT_FALSE(health::Percentile(h, 0.5));
+    // 100 answers: 90 in (50, 75] ms, 10 in (1000, 2500] ms.
+    h[health::LatencyBucket(60)] = 90;
+    h[health::LatencyBucket(2000)] = 10;
+    EXPECT_EQ(*health::Percentile(h, 0.5), 64);  // the 50th of 90 in (50, 75]: 50 + 25 × 50/90
+    EXPECT_EQ(*health::Percentile(h, 0.9), 75);                 // the last one of that bucket
+    EXPECT_EQ(*health::Percentile(h, 0.95), 1000 + 1500 * 5 / 10);
+    EXPECT_EQ(*health::Percentile(h, 1.0), 2500);
+    health::LatencyHistogram slow{};
+    slow[15] = 1;  // above 20 s: the estimate stays below the longest timeout
+    EXPECT_EQ(*health::Percentile(slow, 0.5), 60'000);
+}
+
+TEST(Health, CountsRecordKindsAndOnlyAnsweredLatencies) {
+    health::Counts c;
+    EXPECT_FALSE(c.SuccessRatio());
+    c.Record(health::KindOf(DeliveryState::kSucceeded), 12, true);
+    c.Record(health::KindOf(DeliveryState::kPending), 30, true);
+    c.Record(health::KindOf(DeliveryState::kFailed), 0, false);  // e.g. connection refused
+    c.Record(health::KindOf(DeliveryState::kSucceeded), 40, true);
+    EXPECT_EQ(c.succeeded, 2);
+    EXPECT_EQ(c.retried, 1);
+    EXPECT_EQ(c.failed, 1);
+    EXPECT_EQ(c.attempts(), 4);
+    EXPECT_DOUBLE_EQ(*c.SuccessRatio(), 0.5);
+    std::int64_t answered = 0;
+    for (auto n : c.latency) answered += n;
+    EXPECT_EQ(answered, 3);
+    Attempt a;
+    EXPECT_FALSE(health::Answered(a));
+    a.error = AttemptError::kTimeout;
+    EXPECT_TRUE(health::Answered(a));
+    a.error = AttemptError::kConnect;
+    EXPECT_FALSE(health::Answered(a));
+    a.status = 503;
+    EXPECT_TRUE(health::Answered(a));
+}
+
+TEST(Health, WindowsEndWithTheCurrentIntervalAndAlignToIt) {
+    const TimeMs now = 1'700'000'000'000 + 1234;  // 2023-11-14T22:13:21.234Z
+    EXPECT_EQ(health::HourOf(now) % health::kHourMs, 0);
+    EXPECT_LE(health::HourOf(now), now);
+    EXPECT_GT(health::HourOf(now) + health::kHourMs, now);
+    EXPECT_EQ(health::kDay.Start(now), health::HourOf(now) - 23 * health::kHourMs);
+    EXPECT_EQ(health::kWeek.Start(now) % (6 * health::kHourMs), 0);
+    EXPECT_GT(health::kWeek.Start(now) + 28 * 6 * health::kHourMs, now);
+
+    std::vector<health::Hour> hours;
+    auto at = [&](TimeMs hour, std::int64_t ok) {
+        health::Hour h{hour, {}};
+        h.counts.succeeded = ok;
+        hours.push_back(h);
+    };
+    const TimeMs current = health::HourOf(now);
+    at(current, 1);                              // the last interval
+    at(current - 23 * health::kHourMs, 2);       // the first one of the day
+    at(current - 24 * health::kHourMs, 4);       // outside the day, inside the week
+    at(current - 200 * health::kHourMs, 8);      // outside both
+    auto day = health::Bucket(hours, health::kDay, now);
+    ASSERT_EQ(day.size(), 24u);
+    EXPECT_EQ(day.back().succeeded, 1);
+    EXPECT_EQ(day.front().succeeded, 2);
+    std::int64_t sum = 0;
+    for (const auto& c : day) sum += c.succeeded;
+    EXPECT_EQ(sum, 3);
+    auto week = health::Bucket(hours, health::kWeek, now);
+    ASSERT_EQ(week.size(), 28u);
+    sum = 0;
+    for (const auto& c : week) sum += c.succeeded;
+    EXPECT_EQ(sum, 7);
+    EXPECT_GE(week.back().succeeded, 1);  // the current hour is in the last interval
 }
 
 }  // namespace

@@ -349,6 +349,15 @@ describe('every operation of the document, checked against it', () => {
     await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/test', { params: one, body: '{', expect: 400 });
     await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/test', { params: { ...s, id: MISSING.webhooks }, expect: 404 });
 
+    // Receiver check: rx answers 200 to anything, so forged signatures are accepted.
+    const checked = await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, expect: 200 });
+    assert.equal(checked.json.passed, false);
+    assert.equal(checked.json.checks.find((c) => c.name === 'forged-signature').result, 'FAIL');
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: {}, expect: 200 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: { method: 'GET' }, expect: 422 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: one, body: '{', expect: 400 });
+    await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/check', { params: { ...s, id: MISSING.webhooks }, expect: 404 });
+
     // Rotation: a generated secret is shown once, a given one is masked.
     const r1 = await call(main, site.admin, 'POST', '/v1/sites/{site}/webhooks/{id}/rotate-secret', { params: one, expect: 200 });
     assert.match(r1.json.secret, /^[A-Za-z0-9_-]{32}$/);
@@ -400,6 +409,23 @@ describe('every operation of the document, checked against it', () => {
     const badState = await call(main, site.admin, 'GET', list, { params: one, query: { state: 'bogus' }, expect: 400 });
     assert.ok(badState.json.errors.some((e) => e.field === 'state'), badState.text);
     await call(main, site.admin, 'GET', list, { params: { ...s, id: MISSING.webhooks }, expect: 404 });
+
+    // Health: the attempts just made are in the current interval, in both windows.
+    const health = '/v1/sites/{site}/webhooks/{id}/health';
+    const day = await call(main, site.admin, 'GET', health, { params: one, expect: 200 });
+    assert.equal(day.json.intervals.length, 24);
+    assert.ok(day.json.intervals.at(-1).succeeded >= 4, day.text.slice(0, 500));
+    const week = await call(main, site.admin, 'GET', health, { params: one, query: { window: '7d' }, expect: 200 });
+    assert.equal(week.json.intervals.length, 28);
+    assert.equal(week.json.totals.succeeded, day.json.totals.succeeded);
+    await call(main, site.admin, 'GET', health, { params: one, query: { window: '24h' }, expect: 200 });
+    const badWindow = await call(main, site.admin, 'GET', health, { params: one, query: { window: '1y' }, expect: 400 });
+    assert.ok(badWindow.json.errors.some((e) => e.field === 'window'), badWindow.text);
+    await call(main, site.admin, 'GET', health, { params: { ...s, id: MISSING.webhooks }, expect: 404 });
+    const all = await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, query: { window: '7d' }, expect: 200 });
+    assert.ok(all.json.data.some((h) => h.webhookId === wh.id));
+    await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, expect: 200 });
+    await call(main, site.admin, 'GET', '/v1/sites/{site}/health', { params: s, query: { window: 'week' }, expect: 400 });
 
     const did = ds[0].id;
     const d1 = await call(main, site.admin, 'GET', '/v1/sites/{site}/deliveries/{did}', { params: { ...s, did }, expect: 200 });
@@ -612,6 +638,9 @@ test('every operation of the document was exercised, with every status it docume
 function notReproduced(o, status) {
   if (status !== '503') return null;
   if (o.method === 'GET') return 'a read fails only when the database does not answer at all (PostgreSQL down)';
+  if (o.key === 'POST /v1/sites/{site}/webhooks/{id}/check') {
+    return 'the check only reads the webhook (its audit entry is best effort): 503 only when the database does not answer at all';
+  }
   if (usePostgres()) return 'the write-lock sweep takes the lock with the sqlite3 shell: SQLite only';
   return null;
 }

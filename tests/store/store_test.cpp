@@ -610,6 +610,99 @@ TEST_P(StoreTest, AGivenBackClaimIsDueAgainAtOnce) {
     EXPECT_EQ(store_->Claim("n", kT0 + 5, 30'000, 10, {})->size(), 1u);
 }
 
+TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
+    auto a = MakeWebhook("acme", {});
+    auto b = MakeWebhook("acme", {"Agreement"});
+    auto c = MakeWebhook("other", {});
+    ASSERT_TRUE(store_->Ingest("acme",
+                               {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2"),
+                                Event(EventType::kCreate, "Room", "3"), Event(EventType::kCreate, "Agreement", "4")},
+                               std::nullopt, kT0));
+    auto claimed = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->size(), 5u);  // Room × 3 and Agreement to a, Agreement to b
+    std::vector<std::int64_t> seqs;  // a's deliveries
+    std::int64_t b_seq = 0;
+    for (const auto& x : *claimed) {
+        if (x.delivery.webhook_id == a.id) seqs.push_back(x.seq);
+        else b_seq = x.seq;
+    }
+    ASSERT_EQ(seqs.size(), 4u);
+    const TimeMs h0 = health::HourOf(kT0);
+    const TimeMs h2 = h0 + 2 * health::kHourMs;
+    std::vector<Outcome> first{
+        Recorded(seqs[0], a.id, Attempt{1, kT0, 12, 200, AttemptError::kNone, ""}, DeliveryState::kSucceeded),
+        Recorded(seqs[1], a.id, Attempt{1, kT0 + 1, 30, 500, AttemptError::kHttp, ""}, DeliveryState::kPending,
+                 h2 + 10),
+        Recorded(seqs[2], a.id, Attempt{1, h2 + 5, 0, std::nullopt, AttemptError::kConnect, ""},
+                 DeliveryState::kFailed),
+        Recorded(seqs[3], a.id, Attempt{1, h2 + 6, 15'000, std::nullopt, AttemptError::kTimeout, ""},
+                 DeliveryState::kPending, h2 + 60'000),
+        Recorded(b_seq, b.id, Attempt{1, kT0, 7, 503, AttemptError::kHttp, ""}, DeliveryState::kPending, h2)};
+    ASSERT_TRUE(store_->Complete(first, kT0 + 100));
+    // The same report again is fenced off: it counts nothing either.
+    ASSERT_TRUE(store_->Complete(std::span(first).first(1), kT0 + 101));
+    auto again = store_->Claim("n", h2 + 10, 30'000, 10, {});
+    ASSERT_EQ(again->size(), 2u);  // a's retry and b's
+    std::vector<Outcome> second{
+        Recorded(seqs[1], a.id, Attempt{2, h2 + 10, 40, 204, AttemptError::kNone, ""}, DeliveryState::kSucceeded)};
+    ASSERT_TRUE(store_->Complete(second, h2 + 100));
+
+    auto all = store_->GetHealth("acme", std::nullopt, h0 - health::kHourMs);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_EQ(all->size(), 2u);
+    const bool a_first = a.id.str() < b.id.str();
+    const WebhookHealth& ha = (*all)[a_first ? 0 : 1];
+    const WebhookHealth& hb = (*all)[a_first ? 1 : 0];
+    EXPECT_EQ(ha.webhook_id, a.id);
+    EXPECT_EQ(hb.webhook_id, b.id);
+    EXPECT_FALSE(ha.failing_since);  // its last attempt succeeded
+    EXPECT_TRUE(hb.failing_since);
+    ASSERT_EQ(ha.hours.size(), 2u);
+    EXPECT_EQ(ha.hours[0].start, h0);
+    EXPECT_EQ(ha.hours[0].counts.succeeded, 1);
+    EXPECT_EQ(ha.hours[0].counts.retried, 1);
+    EXPECT_EQ(ha.hours[0].counts.failed, 0);
+    health::LatencyHistogram want0{};
+    want0[health::LatencyBucket(12)] = 1;
+    want0[health::LatencyBucket(30)] = 1;
+    EXPECT_EQ(ha.hours[0].counts.latency, want0);
+    EXPECT_EQ(ha.hours[1].start, h2);
+    EXPECT_EQ(ha.hours[1].counts.succeeded, 1);  // the retry that succeeded
+    EXPECT_EQ(ha.hours[1].counts.retried, 1);    // the timeout
+    EXPECT_EQ(ha.hours[1].counts.failed, 1);     // the refused connection (no latency)
+    health::LatencyHistogram want2{};
+    want2[health::LatencyBucket(40)] = 1;
+    want2[health::LatencyBucket(15'000)] = 1;
+    EXPECT_EQ(ha.hours[1].counts.latency, want2);
+    ASSERT_EQ(hb.hours.size(), 1u);
+    EXPECT_EQ(hb.hours[0].counts.retried, 1);
+
+    // One webhook; hours from `since`; scoped by site.
+    auto one = store_->GetHealth("acme", a.id, h0 + 1);
+    ASSERT_TRUE(one);
+    ASSERT_EQ(one->size(), 1u);
+    ASSERT_EQ((*one)[0].hours.size(), 1u);
+    EXPECT_EQ((*one)[0].hours[0].start, h2);
+    EXPECT_EQ(store_->GetHealth("acme", c.id, h0).error().code, ErrorCode::kNotFound);
+    auto other = store_->GetHealth("other", std::nullopt, h0);
+    ASSERT_EQ(other->size(), 1u);
+    EXPECT_EQ((*other)[0].webhook_id, c.id);
+    EXPECT_TRUE((*other)[0].hours.empty());
+
+    // Counters outlive a restart; retention drops the hours that ended before its cut-off.
+    store_.reset();
+    store_ = Open(std::string(32, 'k'));
+    ASSERT_TRUE(store_);
+    ASSERT_TRUE(store_->Purge(h0 + health::kHourMs + 1, 100));
+    auto kept = store_->GetHealth("acme", a.id, 0);
+    ASSERT_EQ((*kept)[0].hours.size(), 1u);
+    EXPECT_EQ((*kept)[0].hours[0].start, h2);
+    // A deleted webhook's health is gone with it.
+    ASSERT_TRUE(store_->DeleteWebhook("acme", a.id, h2 + 200));
+    EXPECT_EQ(store_->GetHealth("acme", a.id, 0).error().code, ErrorCode::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

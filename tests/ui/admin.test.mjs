@@ -11,7 +11,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -693,6 +693,179 @@ test('narrow window (375 px) and keyboard use', { timeout: 120_000 }, async () =
     assert.equal(times.length, 26);
     assert.deepEqual(times, [...times].sort().reverse(), 'deliveries are listed newest first');
     assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('receiver check and health at a glance', { timeout: 180_000 }, async (t) => {
+  const HOUR = 3600_000;
+  const rec = env.receiver;
+  rec.status = 200;
+  rec.body = 'ok';
+  // A webhook no other test publishes to (MailItem only): its history is what we seed.
+  const url = `${rec.url}/hooks/ui-health`;
+  const w = await mustCall(201, 'POST', `/v1/sites/${SITE}/webhooks`, {
+    token: env.adminToken,
+    body: { payloadUrl: url, secret: 'healthSecret', events: ['CREATE'], method: 'POST', sendEverything: false, entities: ['MailItem'] },
+  });
+
+  // Seed hourly counters as hookd keeps them (table webhook_hours), hours before now.
+  // Latency buckets: l3 = (20, 35] ms, l6 = (75, 100] ms, l9 = (250, 500] ms, l12 = (2.5, 5] s.
+  const now = Date.now();
+  const h0 = now - (now % HOUR);
+  const seeded = [
+    { ago: 1, succeeded: 10, retried: 2, failed: 1, l3: 6, l6: 5, l9: 2 },
+    { ago: 3, succeeded: 4, retried: 0, failed: 0, l3: 4 },
+    { ago: 5, succeeded: 1, retried: 0, failed: 2, l6: 1, l12: 2 },
+    { ago: 30, succeeded: 7, retried: 0, failed: 0, l3: 7 },
+    { ago: 100, succeeded: 3, retried: 0, failed: 0, l3: 3 },
+    { ago: 200, succeeded: 99, retried: 0, failed: 0, l3: 99 },  // older than 7 days
+  ];
+  const sql = ['.timeout 10000', ...seeded.map((x) => {
+    const cols = ['webhook_id', 'hour', 'succeeded', 'retried', 'failed'];
+    const vals = [`'${w.id}'`, h0 - x.ago * HOUR, x.succeeded, x.retried, x.failed];
+    for (const k of ['l3', 'l6', 'l9', 'l12']) if (x[k]) { cols.push(k); vals.push(x[k]); }
+    return `INSERT INTO webhook_hours(${cols.join(',')}) VALUES (${vals.join(',')});`;
+  })].join('\n');
+  const r = spawnSync('sqlite3', [path.join(env.tmp, 'hookd.db')], { input: sql, encoding: 'utf8' });
+  assert.equal(r.status, 0, `sqlite3: ${r.stderr}`);
+  // The expected bars: one per interval with attempts. 24 h: hours 1, 3 and 5 ago.
+  const weekInterval = 6 * HOUR;
+  const weekStart = now - (now % weekInterval) - 27 * weekInterval;
+  const weekBars = new Set(seeded.map((x) => h0 - x.ago * HOUR).filter((h) => h >= weekStart)
+    .map((h) => Math.floor((h - weekStart) / weekInterval))).size;
+
+  const page = await newPage();
+  let failed = false;
+  const step = (name, fn) => t.test(name, async (st) => {
+    if (failed) { st.skip('an earlier step failed'); return; }
+    try { await fn(); } catch (e) {
+      failed = true;
+      await shot(page, `failed-${name.replace(/\W+/g, '-')}`).catch(() => {});
+      throw e;
+    }
+  });
+  try {
+    const c = card(page, url);
+
+    await step('the list shows a sparkline and the 24-hour success ratio', async () => {
+      await signIn(page);
+      await c.waitFor();
+      // 24 h: 15 succeeded, 2 retried, 3 failed = 20 attempts, 75 %.
+      await c.getByText('75%', { exact: true }).waitFor();
+      await c.getByText('of 20 attempts').waitFor();
+      const spark = c.getByRole('img', { name: /^Attempts per hour over the last 24 hours: 20 attempts: 15 succeeded, 2 retried, 3 failed/ });
+      await spark.waitFor();
+      assert.equal(await spark.locator('g.spark-bar').count(), 3);
+      await shot(page, 'health-01-list');
+    });
+
+    await step('Health draws the seeded history: bars per interval, latency, a text summary', async () => {
+      await c.getByRole('button', { name: 'Health' }).click();
+      const panel = c.getByRole('region', { name: 'Health' });
+      await panel.waitFor();
+      const bars = panel.getByRole('img', { name: /^Attempts per hour, the last 24 hours/ });
+      await bars.waitFor();
+      assert.equal(await bars.locator('g.bar').count(), 3, 'one bar per seeded hour in the last 24 hours');
+      // The hour 1 h ago is stacked: 10 succeeded, 2 retried, 1 failed.
+      const first = bars.locator(`g.bar[data-start="${new Date(h0 - HOUR).toISOString()}"]`);
+      assert.equal(await first.getAttribute('data-attempts'), '13');
+      assert.equal(await first.locator('rect').count(), 3);
+      // Accessible: the chart's description and the visible summary say it in words.
+      const summary = panel.locator('.health-summary');
+      assert.match(await summary.innerText(), /20 attempts: 15 succeeded, 2 retried, 3 failed \(75% succeeded\)/);
+      assert.match(await summary.innerText(), /median \d+ ms, 95th percentile \d/);
+      assert.match(await bars.getAttribute('aria-labelledby'), /\S+ \S+/);
+      const latency = panel.getByRole('img', { name: /^Latency per hour, the last 24 hours/ });
+      assert.equal(await latency.locator('circle.line-p50').count(), 3);
+      assert.equal(await latency.locator('circle.line-p95').count(), 3);
+      await panel.getByText('Show the numbers').click();
+      assert.equal(await panel.getByRole('table').getByRole('row').count(), 1 + 3);
+      await shot(page, 'health-02-day');
+
+      await panel.getByRole('radio', { name: 'Last 7 days' }).check();
+      const week = panel.getByRole('img', { name: /^Attempts per 6 hours, the last 7 days/ });
+      await week.waitFor();
+      assert.equal(await week.locator('g.bar').count(), weekBars, 'one bar per 6-hour interval with seeded attempts');
+      assert.match(await panel.locator('.health-summary').innerText(), /30 attempts: 25 succeeded, 2 retried, 3 failed/);
+      await shot(page, 'health-03-week');
+    });
+
+    await step('Check receiver shows PASS and FAIL rows with explanations and guide links', async () => {
+      rec.status = 200;  // the UI receiver accepts anything: forged signatures too
+      const before = rec.requests.length;
+      await c.getByRole('button', { name: 'Check receiver' }).click();
+      const check = c.getByRole('region', { name: 'Receiver check' });
+      await check.getByRole('table').waitFor();
+      const row = (label) => check.getByRole('row', { name: new RegExp(label) });
+      assert.match(await row('Valid signature accepted').innerText(), /PASS/);
+      const forged = row('Forged signatures refused');
+      assert.match(await forged.innerText(), /FAIL/);
+      assert.match(await forged.innerText(), /accepts forged signatures/);
+      const link = forged.getByRole('link', { name: /Receiver guide/ });
+      assert.equal(await link.getAttribute('href'), 'receivers.html#forged-signature');
+      assert.match(await row('Old timestamp refused').innerText(), /WARN/);
+      assert.equal(await check.getByRole('row').count(), 1 + 6);
+      await check.getByText('1 check failed').waitFor();
+      assert.equal(rec.requests.length, before + 4, 'valid, forged, stale and the repeat');
+      await shot(page, 'check-01-results');
+      // The results and the charts fit a narrow window.
+      await page.setViewportSize({ width: 375, height: 740 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling at 375 px with the check and the charts open (overflow ${overflow}px)`);
+      await shot(page, 'check-03-narrow');
+      await page.setViewportSize({ width: 1280, height: 900 });
+
+      // The guide the links point to is served by hookd, one section per check.
+      const guide = await newPage();
+      try {
+        await guide.goto(`${env.base}/admin/receivers.html#forged-signature`);
+        await guide.getByRole('heading', { level: 2, name: 'Forged signatures refused' }).waitFor();
+        for (const id of ['valid-signature', 'forged-signature', 'stale-timestamp', 'duplicate-delivery', 'response-time', 'tls']) {
+          assert.equal(await guide.locator(`section#${id}`).count(), 1, `guide section ${id}`);
+        }
+        await shot(guide, 'check-02-guide');
+        assert.deepEqual(guide.jsErrors, []);
+      } finally {
+        await guide.context().close();
+      }
+    });
+
+    await step('a failing webhook is marked, with since when; a success clears it', async () => {
+      rec.status = 500;
+      await c.getByRole('button', { name: 'Send test' }).click();
+      await c.getByText('Test message failed').waitFor();
+      await c.locator('.hook-badges').getByText('Failing', { exact: true }).waitFor();
+      const since = c.locator('.failing-since');
+      await since.waitFor();
+      assert.match(await since.innerText(), /Failing since .+ every attempt since then failed/);
+      await shot(page, 'health-04-failing');
+      rec.status = 200;
+      await c.getByRole('button', { name: 'Send test' }).click();
+      await c.getByText('Test message delivered').waitFor();
+      await since.waitFor({ state: 'hidden' });
+    });
+
+    await step('a webhook hookd disabled (410 Gone) is marked, with since when', async () => {
+      rec.status = 410;
+      await publish('CREATE', 'MailItem', 5001);
+      await eventually(async () => {
+        const x = await mustCall(200, 'GET', `/v1/sites/${SITE}/webhooks/${w.id}`, { token: env.adminToken });
+        return x.enabled === false;
+      }, 'the webhook disabled by 410 Gone');
+      rec.status = 200;
+      await page.reload();
+      await c.getByText('Disabled', { exact: true }).waitFor();
+      const reason = c.locator('.disabled-reason');
+      assert.match(await reason.innerText(), /Disabled: .*410.* \(since .+\)/);
+      assert.equal(await reason.evaluate((el) => el.classList.contains('is-bad')), true, 'shown as a problem, not as an admin\'s choice');
+      await shot(page, 'health-05-disabled');
+    });
+
+    await step('no script errors', async () => {
+      assert.deepEqual(page.jsErrors, []);
+    });
   } finally {
     await page.context().close();
   }

@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 5> kMigrations = {
+inline constexpr std::array<std::string_view, 6> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -69,6 +69,19 @@ CREATE INDEX deliveries_part_due ON deliveries(part, next_at) WHERE state = 0;
 CREATE TABLE partitions (part INT PRIMARY KEY, epoch BIGINT NOT NULL DEFAULT 0, owner TEXT, since BIGINT);
 INSERT INTO partitions(part) SELECT generate_series(0, 255);
 DROP TABLE webhook_rate;
+)sql",
+    // 6: attempts per webhook and UTC hour, written with the attempts (Complete), for the
+    // admin page's health charts (same table as SQLite's migration 6).
+    R"sql(
+CREATE TABLE webhook_hours (
+  webhook_id TEXT NOT NULL, hour BIGINT NOT NULL, succeeded BIGINT NOT NULL DEFAULT 0,
+  retried BIGINT NOT NULL DEFAULT 0, failed BIGINT NOT NULL DEFAULT 0,
+  l0 BIGINT NOT NULL DEFAULT 0, l1 BIGINT NOT NULL DEFAULT 0, l2 BIGINT NOT NULL DEFAULT 0, l3 BIGINT NOT NULL DEFAULT 0,
+  l4 BIGINT NOT NULL DEFAULT 0, l5 BIGINT NOT NULL DEFAULT 0, l6 BIGINT NOT NULL DEFAULT 0, l7 BIGINT NOT NULL DEFAULT 0,
+  l8 BIGINT NOT NULL DEFAULT 0, l9 BIGINT NOT NULL DEFAULT 0, l10 BIGINT NOT NULL DEFAULT 0, l11 BIGINT NOT NULL DEFAULT 0,
+  l12 BIGINT NOT NULL DEFAULT 0, l13 BIGINT NOT NULL DEFAULT 0, l14 BIGINT NOT NULL DEFAULT 0, l15 BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (webhook_id, hour));
+CREATE INDEX webhook_hours_hour ON webhook_hours(hour);
 )sql",
 };
 

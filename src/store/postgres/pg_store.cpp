@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <thread>
 
+#include "store/common/hours.hpp"
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/postgres/pg_conn.hpp"
@@ -578,7 +579,7 @@ public:
                     if (d->Affected() > 0) disabled.push_back(v.id);
                 }
             }
-            return {};
+            return RecordHours(c, applied);
         });
         Untrack(outcomes);
         if (!r) return Fail(r.error());
@@ -676,13 +677,65 @@ public:
             if (!e) return Fail(e.error());
             auto i = QOn(c, "DELETE FROM idempotency WHERE created_at < $1", before);
             if (!i) return Fail(i.error());
+            auto h = QOn(c, "DELETE FROM webhook_hours WHERE hour < $1", health::HourOf(before));
+            if (!h) return Fail(h.error());
             return d->Affected();
         });
+    }
+
+    Result<std::vector<WebhookHealth>> GetHealth(const SiteId& site, const std::optional<WebhookId>& webhook,
+                                                 TimeMs since) override {
+        static const std::string kSql = [] {
+            std::string cols;
+            for (const auto& c : HourColumns()) cols += ", h." + c;
+            return "SELECT w.id, w.failing_since, h.hour" + cols +
+                   " FROM webhooks w LEFT JOIN webhook_hours h ON h.webhook_id = w.id AND h.hour >= $1 "
+                   "WHERE w.site = $2 AND ($3::text IS NULL OR w.id = $3) ORDER BY w.id, h.hour";
+        }();
+        std::optional<std::string> only;
+        if (webhook) only = webhook->str();
+        auto r = Q(kSql, since, site, only);
+        if (!r) return Fail(r.error());
+        auto out = ReadHealth([&](auto&& each) {
+            for (int i = 0; i < r->Rows(); ++i) each(RowRef(*r, i));
+        });
+        if (webhook && out.empty()) return Fail(Error::NotFound("webhook " + webhook->str() + " not found"));
+        return out;
     }
 
     bool Ping() override { return static_cast<bool>(Q("SELECT 1")); }
 
 private:
+    // Adds the outcomes that applied to their webhooks' hourly counters, in Complete's
+    // transaction: one statement, rows in (webhook, hour) order so concurrent writers lock
+    // them in the same order.
+    static Status RecordHours(Conn& c, std::span<const Outcome* const> applied) {
+        if (applied.empty()) return {};
+        static const std::string kSql = [] {
+            const auto cols = HourColumns();
+            std::string sql = "INSERT INTO webhook_hours(webhook_id, hour, " + HourColumnList() +
+                              ") SELECT * FROM unnest($1::text[], $2::bigint[]";
+            for (std::size_t i = 0; i < cols.size(); ++i) sql += ", $" + std::to_string(i + 3) + "::bigint[]";
+            sql += ") ON CONFLICT (webhook_id, hour) DO UPDATE SET ";
+            for (std::size_t i = 0; i < cols.size(); ++i) {
+                sql += (i ? ", " : "") + cols[i] + " = webhook_hours." + cols[i] + " + EXCLUDED." + cols[i];
+            }
+            return sql;
+        }();
+        std::vector<std::vector<Param>> columns(2 + kHourColumns);
+        for (const auto& [key, n] : CountHours(applied)) {
+            columns[0].push_back(key.first);
+            columns[1].push_back(std::to_string(key.second));
+            const std::int64_t kinds[] = {n.succeeded, n.retried, n.failed};
+            for (std::size_t i = 0; i < 3; ++i) columns[2 + i].push_back(std::to_string(kinds[i]));
+            for (std::size_t i = 0; i < n.latency.size(); ++i) columns[5 + i].push_back(std::to_string(n.latency[i]));
+        }
+        std::vector<Param> params;
+        for (const auto& col : columns) params.push_back(ArrayLiteral(col));
+        if (auto r = c.Exec(kSql, params); !r) return Fail(r.error());
+        return {};
+    }
+
     // The claim session: synchronous_commit off (a lost claim only makes a delivery due
     // again), connected lazily and again after a loss; claim_mu_ held.
     Status ClaimConn() {
@@ -914,7 +967,7 @@ Result<int> MigratePostgres(const std::string& url) {
 
 Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const std::string& pg_url) {
     static constexpr const char* kTables[] = {"sites",  "tokens",   "webhooks",    "events", "deliveries",
-                                              "attempts", "meta", "idempotency", "audit"};
+                                              "attempts", "meta", "idempotency", "audit", "webhook_hours"};
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(sqlite_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
         std::string msg = db ? sqlite3_errmsg(db) : "cannot open";

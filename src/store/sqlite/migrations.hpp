@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 5> kMigrations = {
+inline constexpr std::array<std::string_view, 6> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -134,6 +134,36 @@ CREATE INDEX deliveries_pending ON deliveries(seq) WHERE state = 0;
     // 5: a version per webhook, so an update cannot undo a concurrent disable
     R"sql(
 ALTER TABLE webhooks ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 6: attempts per webhook and UTC hour, written with the attempts (Complete), for the
+    // admin page's health charts: succeeded / retried / failed, and latency in the buckets
+    // of core/health.hpp (l0..l15). Purged with the delivery history.
+    R"sql(
+CREATE TABLE webhook_hours (
+  webhook_id TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  succeeded INTEGER NOT NULL DEFAULT 0,
+  retried INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  l0 INTEGER NOT NULL DEFAULT 0,
+  l1 INTEGER NOT NULL DEFAULT 0,
+  l2 INTEGER NOT NULL DEFAULT 0,
+  l3 INTEGER NOT NULL DEFAULT 0,
+  l4 INTEGER NOT NULL DEFAULT 0,
+  l5 INTEGER NOT NULL DEFAULT 0,
+  l6 INTEGER NOT NULL DEFAULT 0,
+  l7 INTEGER NOT NULL DEFAULT 0,
+  l8 INTEGER NOT NULL DEFAULT 0,
+  l9 INTEGER NOT NULL DEFAULT 0,
+  l10 INTEGER NOT NULL DEFAULT 0,
+  l11 INTEGER NOT NULL DEFAULT 0,
+  l12 INTEGER NOT NULL DEFAULT 0,
+  l13 INTEGER NOT NULL DEFAULT 0,
+  l14 INTEGER NOT NULL DEFAULT 0,
+  l15 INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (webhook_id, hour)
+) WITHOUT ROWID;
+CREATE INDEX webhook_hours_hour ON webhook_hours(hour);
 )sql",
 };
 

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "store/common/hours.hpp"
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/sqlite/checkpointer.hpp"
@@ -522,6 +523,7 @@ public:
         FailureClocks clocks;
         std::vector<bool> applied;
         auto r = RecordOutcomes(outcomes, now, disabled, clocks, applied);
+        if (r) r = RecordHours(outcomes, applied);
         if (r) r = w_.Exec("COMMIT");
         if (!r) {
             (void)w_.Exec("ROLLBACK");
@@ -592,6 +594,31 @@ public:
         return q;
     }
 
+    Result<std::vector<WebhookHealth>> GetHealth(const SiteId& site, const std::optional<WebhookId>& webhook,
+                                                 TimeMs since) override {
+        static const std::string kSql = [] {
+            std::string cols;
+            for (const auto& c : HourColumns()) cols += ", h." + c;
+            return "SELECT w.id, w.failing_since, h.hour" + cols +
+                   " FROM webhooks w LEFT JOIN webhook_hours h ON h.webhook_id = w.id AND h.hour >= ?1 "
+                   "WHERE w.site = ?2 AND (?3 IS NULL OR w.id = ?3) ORDER BY w.id, h.hour";
+        }();
+        std::lock_guard lock(rmu_);
+        auto st = r_.Prepare(kSql);
+        if (!st) return Fail(st.error());
+        Stmt s(*st);
+        std::optional<std::string> only;
+        if (webhook) only = webhook->str();
+        s.BindAll(since, site, only);
+        int rc = SQLITE_ROW;
+        auto out = ReadHealth([&](auto&& each) {
+            while ((rc = s.Step()) == SQLITE_ROW) each(s);
+        });
+        if (rc != SQLITE_DONE) return Fail(r_.LastError(rc, "reading webhook health"));
+        if (webhook && out.empty()) return Fail(Error::NotFound("webhook " + webhook->str() + " not found"));
+        return out;
+    }
+
     // Rows are walked in creation order (seq, and the time-ordered event ids) and the walk
     // stops at the first row newer than the cut-off, so a sweep costs what it deletes.
     Result<std::int64_t> Purge(TimeMs before, int batch) override {
@@ -660,6 +687,9 @@ private:
             if (auto r = Run(w_, "DELETE FROM events WHERE id = ?", id); !r) return Fail(r.error());
         }
         if (auto r = Run(w_, "DELETE FROM idempotency WHERE created_at < ?", before); !r) return Fail(r.error());
+        if (auto r = Run(w_, "DELETE FROM webhook_hours WHERE hour < ?", health::HourOf(before)); !r) {
+            return Fail(r.error());
+        }
         return static_cast<std::int64_t>(seqs.size());
     }
 
@@ -813,6 +843,35 @@ private:
                 }
             }
             if (!r) return r;
+        }
+        return {};
+    }
+
+    // Adds the outcomes that applied to their webhooks' hourly counters (Complete's
+    // transaction; wmu_ held). One upsert per webhook and hour.
+    Status RecordHours(std::span<const Outcome> outcomes, const std::vector<bool>& applied) {
+        std::vector<const Outcome*> kept;
+        for (std::size_t i = 0; i < outcomes.size(); ++i) {
+            if (applied[i]) kept.push_back(&outcomes[i]);
+        }
+        if (kept.empty()) return {};
+        static const std::string kSql = [] {
+            const auto cols = HourColumns();
+            std::string sql = "INSERT INTO webhook_hours(webhook_id, hour, " + HourColumnList() + ") VALUES (?1, ?2";
+            for (std::size_t i = 0; i < cols.size(); ++i) sql += ", ?" + std::to_string(i + 3);
+            sql += ") ON CONFLICT(webhook_id, hour) DO UPDATE SET ";
+            for (std::size_t i = 0; i < cols.size(); ++i) {
+                sql += (i ? ", " : "") + cols[i] + " = " + cols[i] + " + excluded." + cols[i];
+            }
+            return sql;
+        }();
+        auto st = w_.Prepare(kSql);
+        if (!st) return Fail(st.error());
+        for (const auto& [key, c] : CountHours(kept)) {
+            Stmt s(*st);
+            s.BindAll(key.first, key.second, c.succeeded, c.retried, c.failed);
+            for (std::size_t i = 0; i < c.latency.size(); ++i) s.Bind(static_cast<int>(i) + 6, c.latency[i]);
+            if (const int rc = s.Step(); rc != SQLITE_DONE) return Fail(w_.LastError(rc, "hourly counters"));
         }
         return {};
     }

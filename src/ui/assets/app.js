@@ -1,5 +1,6 @@
-// hookd admin page: sign in with an admin token, manage the site's webhooks
-// and inspect their deliveries. Plain JavaScript, no dependencies.
+// hookd admin page: sign in with an admin token, manage the site's webhooks,
+// inspect their deliveries, check their receivers and see their health.
+// Plain JavaScript, no dependencies; charts are inline SVG.
 //
 // Rule: data from the server is only ever put into the page as text
 // (textContent / text nodes / attribute values), never parsed as HTML.
@@ -37,6 +38,8 @@
     timer: null,
     listLoaded: false,
     listBusy: false,
+    healthLoaded: false,
+    healthBusy: false,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -246,6 +249,7 @@
     app.site = null;
     app.editing = null;
     app.listLoaded = false;
+    app.healthLoaded = false;
     clearInterval(app.timer);
     app.timer = null;
     for (const d of $$('dialog')) if (d.open) d.close();
@@ -273,8 +277,11 @@
     app.tick += 1;
     for (const card of app.cards.values()) {
       if (card.log.open) card.log.refresh();
-      if (card.log.open || card.hasPending || app.tick % 5 === 0) card.refreshStats();
+      if (card.log.open || card.hasPending) card.refreshStats();
+      else if (app.tick % 5 === 0) card.refreshStats({ health: false });
+      if (card.health.open && app.tick % 5 === 0) card.health.load();
     }
+    if (app.tick % 5 === 0) loadHealth();
     if (app.tick % 10 === 0) loadWebhooks();
   }
 
@@ -300,6 +307,7 @@
       app.listLoaded = true;
       renderWebhooks(all);
       errEl.hidden = true;
+      if (!app.healthLoaded) loadHealth();
     } catch (e) {
       if (!app.token) return;
       errEl.textContent = `Could not load webhooks: ${e.message}`;
@@ -336,6 +344,24 @@
     updateEmptyState();
   }
 
+  /** The 24-hour health of every webhook of the site, in one request, for the list. */
+  async function loadHealth() {
+    if (app.healthBusy || !app.token) return;
+    app.healthBusy = true;
+    try {
+      const r = await api('GET', `${sitePath()}/health`);
+      app.healthLoaded = true;
+      for (const hh of (r && r.data) || []) {
+        const card = app.cards.get(hh.webhookId);
+        if (card) card.setHealth(hh);
+      }
+    } catch {
+      /* the cards keep what they show; the next tick tries again */
+    } finally {
+      app.healthBusy = false;
+    }
+  }
+
   function addCard(w) {
     let card = app.cards.get(w.id);
     if (card) {
@@ -363,8 +389,11 @@
 
       this.urlEl = h('h2', { class: 'hook-url', id: titleId });
       this.stateBadge = h('span', { class: 'badge' });
+      this.failingBadge = h('span', { class: 'badge badge-bad', hidden: true }, 'Failing');
       this.descEl = h('p', { class: 'hook-desc' });
       this.reasonEl = h('p', { class: 'disabled-reason' });
+      this.failingEl = h('p', { class: 'failing-since', hidden: true });
+      this.healthData = null;
 
       this.methodDd = h('dd');
       this.eventsDd = h('dd');
@@ -374,6 +403,11 @@
 
       this.toggleBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => this.toggleEnabled() });
       this.testBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => this.sendTest() }, 'Send test');
+      this.checkBtn = h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => this.checkReceiver() }, 'Check receiver');
+      this.healthBtn = h('button', {
+        type: 'button', class: 'btn btn-secondary btn-small', 'aria-expanded': 'false',
+        onclick: () => this.health.toggle(),
+      }, 'Health');
       this.logBtn = h('button', {
         type: 'button', class: 'btn btn-secondary btn-small', 'aria-expanded': 'false',
         onclick: () => this.log.toggle(),
@@ -381,24 +415,30 @@
 
       this.notice = h('div', { class: 'test-result', role: 'status' });
       this.testResult = h('div', { class: 'test-result', role: 'status' });
+      this.checkResult = new CheckPanel(this);
+      this.health = new HealthPanel(this);
+      this.healthBtn.setAttribute('aria-controls', this.health.el.id);
       this.log = new DeliveryLog(this);
       this.logBtn.setAttribute('aria-controls', this.log.el.id);
 
       this.el = h('article', { class: 'hook', 'aria-labelledby': titleId, 'data-webhook-id': w.id },
         h('div', { class: 'hook-head' },
           h('div', { class: 'hook-title' }, this.urlEl, this.descEl),
-          this.stateBadge),
+          h('div', { class: 'hook-badges' }, this.failingBadge, this.stateBadge)),
         this.reasonEl,
+        this.failingEl,
         h('dl', { class: 'facts' },
           h('div', null, h('dt', null, 'Method'), this.methodDd),
           h('div', null, h('dt', null, 'Events'), this.eventsDd),
           h('div', null, h('dt', null, 'Data points'), this.entitiesDd),
           h('div', null, h('dt', null, 'Last delivery'), this.lastDd),
-          h('div', null, h('dt', null, 'Success rate'), this.rateDd)),
+          h('div', null, h('dt', null, 'Last 24 hours'), this.rateDd)),
         h('div', { class: 'hook-actions' },
           h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => openWebhookForm(this.w) }, 'Edit'),
           this.toggleBtn,
           this.testBtn,
+          this.checkBtn,
+          this.healthBtn,
           h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => openRotate(this) }, 'Rotate secret'),
           h('button', { type: 'button', class: 'btn btn-secondary btn-small', onclick: () => openReplay(this) }, 'Replay'),
           this.logBtn,
@@ -406,10 +446,13 @@
           h('button', { type: 'button', class: 'btn btn-danger-outline btn-small', onclick: () => openDelete(this) }, 'Delete')),
         this.notice,
         this.testResult,
+        this.checkResult.el,
+        this.health.el,
         this.log.el);
 
       this.update(w);
-      this.refreshStats();
+      // On the first load the list's health comes in one request (loadHealth).
+      this.refreshStats({ health: app.healthLoaded });
     }
 
     update(w) {
@@ -423,10 +466,13 @@
       this.stateBadge.textContent = enabled ? 'Enabled' : 'Disabled';
       this.reasonEl.hidden = enabled || !w.disabledReason;
       this.reasonEl.textContent = '';
+      // Disabled by hookd (every delivery failed, or 410 Gone) rather than by an admin.
+      this.reasonEl.classList.toggle('is-bad', !enabled && !!w.disabledReason && w.disabledReason !== 'disabled by an admin');
       if (!enabled && w.disabledReason) {
         this.reasonEl.append(h('strong', null, 'Disabled: '), String(w.disabledReason));
-        if (w.disabledAt) this.reasonEl.append(' (', timeEl(w.disabledAt), ')');
+        if (w.disabledAt) this.reasonEl.append(' (since ', timeEl(w.disabledAt), ')');
       }
+      this.renderFailing();
       this.toggleBtn.textContent = enabled ? 'Disable' : 'Enable';
       this.methodDd.textContent = String(w.method || '').toUpperCase();
       this.eventsDd.textContent = eventsText(w.events);
@@ -443,7 +489,9 @@
       }
     }
 
-    async refreshStats() {
+    /** Last delivery (and whether one is pending) and, unless {health: false}, the 24-hour health. */
+    async refreshStats({ health = true } = {}) {
+      if (health) this.refreshHealth();
       if (this.statsBusy) return;
       this.statsBusy = true;
       try {
@@ -455,6 +503,53 @@
         this.lastDd.append(h('span', { class: 'muted' }, 'Unavailable'));
       } finally {
         this.statsBusy = false;
+      }
+    }
+
+    async refreshHealth() {
+      if (this.healthBusy) return;
+      this.healthBusy = true;
+      try {
+        this.setHealth(await api('GET', `${hookPath(this.id)}/health`));
+        if (this.health.open && this.health.window === '24h') this.health.load();
+      } catch {
+        /* keep what is shown */
+      } finally {
+        this.healthBusy = false;
+      }
+    }
+
+    /** Shows the 24-hour health: sparkline, success ratio, failing mark. */
+    setHealth(hh) {
+      if (!hh || hh.window !== '24h') return;
+      this.healthData = hh;
+      this.rateDd.textContent = '';
+      const t = hh.totals;
+      const spark = sparkline(hh.intervals, t);
+      if (!t.attempts) {
+        this.rateDd.append(h('div', { class: 'rate' }, spark, h('span', { class: 'muted' }, 'No attempts')));
+      } else {
+        const pct = Math.round(t.successRatio * 100);
+        const cls = pct < 50 ? 'is-low' : pct < 90 ? 'is-mid' : 'is-good';
+        this.rateDd.append(h('div', { class: 'rate', title: 'Attempts per hour over the last 24 hours; the share that succeeded' },
+          spark,
+          h('strong', { class: `rate-pct ${cls}` }, `${pct}%`),
+          h('span', { class: 'muted' }, `of ${plural(t.attempts, 'attempt', 'attempts')}`)));
+      }
+      this.renderFailing();
+    }
+
+    renderFailing() {
+      const since = this.healthData && this.healthData.failingSince;
+      const failing = !!since && this.w.enabled !== false;
+      this.el.classList.toggle('is-failing', failing);
+      this.failingBadge.hidden = !failing;
+      this.failingEl.hidden = !failing;
+      this.failingEl.textContent = '';
+      if (failing) {
+        this.failingEl.append(h('strong', null, 'Failing'), ' since ', timeEl(since),
+          ` (${relTime(since)}): every attempt since then failed. `,
+          'Check the receiver, or open the delivery log for the answers it gave.');
       }
     }
 
@@ -473,22 +568,6 @@
         if (bits.length) this.lastDd.append(' ', h('span', { class: 'muted', title: fmtTime(last.updatedAt || last.createdAt) }, bits.join(' · ')));
       }
 
-      const real = list.filter((d) => !d.test);
-      const ok = real.filter((d) => d.state === 'succeeded').length;
-      const failed = real.filter((d) => d.state === 'failed').length;
-      const done = ok + failed;
-      this.rateDd.textContent = '';
-      if (!done) {
-        this.rateDd.append(h('span', { class: 'muted' }, '— no finished deliveries'));
-        return;
-      }
-      const pct = Math.round((ok / done) * 100);
-      const fill = h('div', { class: `rate-fill${pct < 50 ? ' is-low' : pct < 90 ? ' is-mid' : ''}` });
-      fill.style.width = `${pct}%`;
-      this.rateDd.append(h('div', { class: 'rate', title: `Of the last ${list.length} deliveries (tests excluded, pending excluded)` },
-        h('strong', null, `${pct}%`),
-        h('div', { class: 'rate-bar', 'aria-hidden': 'true' }, fill),
-        h('span', { class: 'muted' }, `${ok} of ${done}`)));
     }
 
     async toggleEnabled() {
@@ -543,9 +622,384 @@
       this.notice.append(h('p', { class: 'title' }, text), h('div', { class: 'input-row' }, input, copyBtn, dismiss));
     }
 
+    async checkReceiver() {
+      setBusy(this.checkBtn, true);
+      try {
+        await this.checkResult.run();
+      } finally {
+        setBusy(this.checkBtn, false);
+      }
+    }
+
     destroy() {
       this.log.close();
+      this.health.close();
       this.el.remove();
+    }
+  }
+
+  // ------------------------------------------------------------ receiver check
+
+  // Per check: its label, and what to do when it does not pass (the detail says what happened).
+  const CHECKS = {
+    'valid-signature': {
+      label: 'Valid signature accepted',
+      fix: 'Real deliveries fail the same way. Check the URL and the method, and that the receiver uses this webhook\'s secret.',
+    },
+    'forged-signature': {
+      label: 'Forged signatures refused',
+      fix: 'Verify x-ioffice-signature or webhook-signature with this webhook\'s secret, and answer 401 before doing any work when it does not match.',
+    },
+    'stale-timestamp': {
+      label: 'Old timestamp refused',
+      fix: 'Verify webhook-signature with a Standard Webhooks library: it refuses timestamps more than 5 minutes away.',
+    },
+    'duplicate-delivery': {
+      label: 'Repeated delivery accepted',
+      fix: 'Remember the webhook-ids you processed and answer 2xx to a repeat without doing the work again.',
+    },
+    'response-time': {
+      label: 'Answer time',
+      fix: 'Answer 2xx as soon as the signature is verified, and do the work afterwards.',
+    },
+    tls: {
+      label: 'TLS certificate',
+      fix: 'Use a certificate from a public CA for the URL\'s host name, or start hookd with --ca-file for a private CA.',
+    },
+  };
+  const VERDICT_BADGE = { PASS: 'badge-ok', WARN: 'badge-warn', FAIL: 'badge-bad' };
+
+  /** "Check receiver": runs POST .../check and shows one row per check. */
+  class CheckPanel {
+    constructor(card) {
+      this.card = card;
+      const id = nextId('check');
+      this.titleId = `${id}-title`;
+      this.el = h('section', { class: 'check', id, hidden: true, 'aria-labelledby': this.titleId });
+    }
+
+    async run() {
+      const c = this.card;
+      this.el.hidden = false;
+      this.el.className = 'check';
+      this.el.textContent = '';
+      const timeout = (c.w.timeoutMs || DEFAULTS.timeoutMs) / 1000;
+      this.el.append(h('h3', { id: this.titleId }, 'Receiver check'),
+        h('p', { class: 'muted', role: 'status' },
+          `Sending signed test requests to ${c.w.payloadUrl}… (up to ${Math.round(2 * timeout)} s)`));
+      try {
+        this.render(await api('POST', `${hookPath(c.id)}/check`));
+      } catch (e) {
+        this.el.className = 'check is-bad';
+        this.el.lastChild.textContent = `Could not check the receiver: ${e.message}`;
+        this.el.lastChild.setAttribute('role', 'alert');
+      }
+    }
+
+    render(r) {
+      const checks = (r && r.checks) || [];
+      const n = (v) => checks.filter((x) => x.result === v).length;
+      const failed = n('FAIL');
+      const warned = n('WARN');
+      this.el.className = `check ${failed ? 'is-bad' : warned ? 'is-warn' : 'is-ok'}`;
+      this.el.textContent = '';
+      const rows = checks.map((x) => {
+        const info = CHECKS[x.name] || { label: x.name, fix: '' };
+        const detail = h('td', null, h('p', null, x.detail));
+        if (x.result !== 'PASS') {
+          detail.append(h('p', { class: 'check-why' }, h('strong', null, 'How to fix: '), info.fix, ' ',
+            h('a', { href: `receivers.html#${encodeURIComponent(x.name)}`, target: '_blank', rel: 'noopener' },
+              'Receiver guide: ', info.label.toLowerCase())));
+        }
+        return h('tr', { 'data-check': x.name, 'data-result': x.result },
+          h('td', null, h('span', { class: `badge ${VERDICT_BADGE[x.result] || ''}` }, x.result)),
+          h('th', { scope: 'row' }, info.label, h('br'), h('code', null, x.name)),
+          detail);
+      });
+      const dismiss = h('button', { type: 'button', class: 'btn btn-ghost btn-small' }, 'Dismiss');
+      dismiss.addEventListener('click', () => { this.el.hidden = true; this.card.checkBtn.focus(); });
+      this.el.append(
+        h('div', { class: 'check-head' },
+          h('h3', { id: this.titleId }, 'Receiver check'),
+          dismiss),
+        h('p', { class: 'check-summary', role: 'status' },
+          h('strong', null, failed ? `${plural(failed, 'check', 'checks')} failed` : warned ? 'No check failed, with warnings' : 'Every check passed'),
+          ` · ${n('PASS')} passed, ${plural(warned, 'warning', 'warnings')}, ${failed} failed · ${r.method} ${r.url}`),
+        h('table', { class: 'check-table' },
+          h('caption', { class: 'visually-hidden' }, 'Receiver check results'),
+          h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Result'), h('th', { scope: 'col' }, 'Check'), h('th', { scope: 'col' }, 'Details'))),
+          h('tbody', null, rows)));
+    }
+  }
+
+  // ------------------------------------------------------------------ charts
+
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  /** Builds an SVG element; string children become text nodes. */
+  function svg(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== null && v !== undefined && v !== false) el.setAttribute(k, String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      el.append(c instanceof Node ? c : String(c));
+    }
+    return el;
+  }
+
+  const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric' });
+  const spanFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
+  function intervalText(hh, i) {
+    const start = new Date(hh.intervals[i].start);
+    const end = new Date(start.getTime() + hh.intervalSeconds * 1000);
+    return hh.window === '7d' ? `${spanFmt.format(start)}–${hourFmt.format(end)}` : `${hourFmt.format(start)}–${hourFmt.format(end)}`;
+  }
+  function windowText(w) {
+    return w === '7d' ? 'the last 7 days' : 'the last 24 hours';
+  }
+  function pctText(ratio) {
+    return ratio === null || ratio === undefined ? '—' : `${Math.round(ratio * 100)}%`;
+  }
+  function niceMax(v) {
+    if (v <= 0) return 1;
+    const p = 10 ** Math.floor(Math.log10(v));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+  function countsText(c) {
+    return `${plural(c.attempts, 'attempt', 'attempts')}: ${c.succeeded} succeeded, ${c.retried} retried, ${c.failed} failed`;
+  }
+
+  /** The list's 24-hour sparkline: one bar per hour, failures in red on top. */
+  function sparkline(intervals, totals) {
+    const W = 96;
+    const H = 24;
+    const n = intervals.length || 24;
+    const max = Math.max(1, ...intervals.map((x) => x.attempts));
+    const bw = W / n;
+    const label = totals.attempts
+      ? `Attempts per hour over the last 24 hours: ${countsText(totals)}; ${pctText(totals.successRatio)} succeeded`
+      : 'No attempts in the last 24 hours';
+    const el = svg('svg', { class: 'spark', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': label, focusable: 'false' },
+      svg('line', { class: 'spark-base', x1: 0, y1: H - 0.5, x2: W, y2: H - 0.5 }));
+    intervals.forEach((x, i) => {
+      if (!x.attempts) return;
+      const total = Math.max(1, Math.round((x.attempts / max) * (H - 2)));
+      const bad = x.retried + x.failed ? Math.max(1, Math.round(total * ((x.retried + x.failed) / x.attempts))) : 0;
+      const g = svg('g', { class: 'spark-bar' });
+      if (total - bad > 0) g.append(svg('rect', { class: 'seg-ok', x: i * bw + 0.5, y: H - total, width: bw - 1, height: total - bad }));
+      if (bad) g.append(svg('rect', { class: 'seg-failed', x: i * bw + 0.5, y: H - bad, width: bw - 1, height: bad }));
+      el.append(g);
+    });
+    return el;
+  }
+
+  /** Stacked bars: succeeded, retried, failed per interval. */
+  function deliveriesChart(hh, titleText, summary) {
+    const W = 640;
+    const H = 180;
+    const L = 40;
+    const B = 22;
+    const T = 8;
+    const n = hh.intervals.length;
+    const pw = W - L - 6;
+    const ph = H - B - T;
+    const bw = pw / n;
+    const max = niceMax(Math.max(0, ...hh.intervals.map((x) => x.attempts)));
+    const y = (v) => T + ph - (v / max) * ph;
+    const tid = nextId('chart-title');
+    const did = nextId('chart-desc');
+    const el = svg('svg', { class: 'chart', 'data-chart': 'deliveries', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${tid} ${did}`, focusable: 'false', preserveAspectRatio: 'xMidYMid meet' },
+      svg('title', { id: tid }, titleText),
+      svg('desc', { id: did }, summary));
+    for (const v of [0, max / 2, max]) {
+      el.append(svg('line', { class: 'grid', x1: L, x2: W - 6, y1: y(v), y2: y(v) }),
+        svg('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, String(Math.round(v * 10) / 10)));
+    }
+    const every = hh.window === '7d' ? 4 : 6;
+    hh.intervals.forEach((x, i) => {
+      if (i % every === 0) {
+        const d = new Date(x.start);
+        el.append(svg('text', { class: 'axis', x: L + i * bw + bw / 2, y: H - 6, 'text-anchor': 'middle' },
+          hh.window === '7d' ? dayFmt.format(d) : hourFmt.format(d)));
+      }
+      if (!x.attempts) return;
+      const g = svg('g', { class: 'bar', 'data-start': x.start, 'data-attempts': x.attempts },
+        svg('title', null, `${intervalText(hh, i)}: ${countsText(x)}`));
+      let top = 0;
+      for (const [k, cls] of [['succeeded', 'seg-ok'], ['retried', 'seg-retried'], ['failed', 'seg-failed']]) {
+        if (!x[k]) continue;
+        g.append(svg('rect', { class: cls, x: L + i * bw + bw * 0.15, y: y(top + x[k]), width: bw * 0.7, height: y(top) - y(top + x[k]) }));
+        top += x[k];
+      }
+      el.append(g);
+    });
+    return el;
+  }
+
+  /** p50 and p95 latency per interval as two lines. */
+  function latencyChart(hh, titleText, summary) {
+    const W = 640;
+    const H = 180;
+    const L = 52;
+    const B = 22;
+    const T = 8;
+    const n = hh.intervals.length;
+    const pw = W - L - 6;
+    const ph = H - B - T;
+    const bw = pw / n;
+    const max = niceMax(Math.max(0, ...hh.intervals.map((x) => x.p95Ms || 0)));
+    const y = (v) => T + ph - (v / max) * ph;
+    const x = (i) => L + i * bw + bw / 2;
+    const tid = nextId('chart-title');
+    const did = nextId('chart-desc');
+    const el = svg('svg', { class: 'chart', 'data-chart': 'latency', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': `${tid} ${did}`, focusable: 'false', preserveAspectRatio: 'xMidYMid meet' },
+      svg('title', { id: tid }, titleText),
+      svg('desc', { id: did }, summary));
+    for (const v of [0, max / 2, max]) {
+      el.append(svg('line', { class: 'grid', x1: L, x2: W - 6, y1: y(v), y2: y(v) }),
+        svg('text', { class: 'axis', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtDuration(v)));
+    }
+    const every = hh.window === '7d' ? 4 : 6;
+    hh.intervals.forEach((p, i) => {
+      if (i % every !== 0) return;
+      const d = new Date(p.start);
+      el.append(svg('text', { class: 'axis', x: x(i), y: H - 6, 'text-anchor': 'middle' }, hh.window === '7d' ? dayFmt.format(d) : hourFmt.format(d)));
+    });
+    for (const [key, cls] of [['p95Ms', 'line-p95'], ['p50Ms', 'line-p50']]) {
+      // Lines break where an interval has no answered attempts.
+      let run = [];
+      const flush = () => {
+        if (run.length > 1) el.append(svg('polyline', { class: cls, points: run.join(' ') }));
+        run = [];
+      };
+      hh.intervals.forEach((p, i) => {
+        if (p[key] === null || p[key] === undefined) { flush(); return; }
+        run.push(`${x(i)},${y(p[key])}`);
+        el.append(svg('circle', { class: `${cls} point`, cx: x(i), cy: y(p[key]), r: 2.5, 'data-start': p.start },
+          svg('title', null, `${intervalText(hh, i)}: ${key === 'p50Ms' ? 'median' : '95th percentile'} ${fmtDuration(p[key])}`)));
+      });
+      flush();
+    }
+    return el;
+  }
+
+  /** "Health" panel: the charts of one webhook over 24 hours or 7 days. */
+  class HealthPanel {
+    constructor(card) {
+      this.card = card;
+      this.open = false;
+      this.window = '24h';
+      this.gen = 0;
+      const id = nextId('health');
+      const titleId = `${id}-title`;
+      const name = `${id}-window`;
+      this.radios = ['24h', '7d'].map((w) => {
+        const input = h('input', { type: 'radio', name, value: w, checked: w === this.window });
+        input.addEventListener('change', () => { if (input.checked) { this.window = w; this.load(); } });
+        return h('label', { class: 'choice' }, input, w === '24h' ? ' Last 24 hours' : ' Last 7 days');
+      });
+      this.summary = h('p', { class: 'health-summary', 'aria-live': 'polite' });
+      this.charts = h('div', { class: 'health-charts' });
+      this.table = h('div', { class: 'health-table' });
+      this.errorEl = h('p', { class: 'banner banner-error', role: 'alert', hidden: true });
+      this.el = h('section', { class: 'health', id, hidden: true, 'aria-labelledby': titleId },
+        h('div', { class: 'health-head' },
+          h('h3', { id: titleId }, 'Health'),
+          h('fieldset', { class: 'health-window' }, h('legend', { class: 'visually-hidden' }, 'Time window'), this.radios)),
+        this.summary,
+        this.errorEl,
+        this.charts,
+        this.table);
+    }
+
+    toggle() {
+      if (this.open) this.close();
+      else this.show();
+    }
+
+    show() {
+      this.open = true;
+      this.el.hidden = false;
+      this.card.healthBtn.setAttribute('aria-expanded', 'true');
+      this.load();
+    }
+
+    close() {
+      this.open = false;
+      this.el.hidden = true;
+      this.card.healthBtn.setAttribute('aria-expanded', 'false');
+    }
+
+    async load() {
+      const gen = ++this.gen;
+      if (!this.charts.firstChild) this.summary.textContent = 'Loading…';
+      try {
+        const hh = await api('GET', `${hookPath(this.card.id)}/health?window=${this.window}`);
+        if (gen !== this.gen || !this.open) return;
+        this.errorEl.hidden = true;
+        this.render(hh);
+        if (hh.window === '24h') this.card.setHealth(hh);
+      } catch (e) {
+        if (gen !== this.gen) return;
+        this.errorEl.textContent = `Could not load the health of this webhook: ${e.message}`;
+        this.errorEl.hidden = false;
+      }
+    }
+
+    render(hh) {
+      const t = hh.totals;
+      const span = windowText(hh.window);
+      const per = hh.window === '7d' ? '6 hours' : 'hour';
+      let text;
+      if (!t.attempts) {
+        text = `No attempts in ${span}.`;
+      } else {
+        text = `In ${span}: ${countsText(t)} (${pctText(t.successRatio)} succeeded).`;
+        if (t.p50Ms !== null) text += ` Latency: median ${fmtDuration(t.p50Ms)}, 95th percentile ${fmtDuration(t.p95Ms)}.`;
+        const busiest = hh.intervals.reduce((a, x, i) => (x.attempts > hh.intervals[a].attempts ? i : a), 0);
+        text += ` Busiest: ${intervalText(hh, busiest)} with ${plural(hh.intervals[busiest].attempts, 'attempt', 'attempts')}.`;
+      }
+      if (hh.failingSince) text += ` Failing since ${fmtTime(hh.failingSince)}.`;
+      this.summary.textContent = text;
+
+      const answered = hh.intervals.filter((x) => x.p50Ms !== null);
+      let latencyText = `No answered attempts in ${span}.`;
+      if (answered.length) {
+        const p50s = answered.map((x) => x.p50Ms);
+        const slowest = answered.reduce((a, x) => (x.p95Ms > a.p95Ms ? x : a), answered[0]);
+        latencyText = `Median per ${per} from ${fmtDuration(Math.min(...p50s))} to ${fmtDuration(Math.max(...p50s))}; ` +
+          `95th percentile at most ${fmtDuration(slowest.p95Ms)} (${intervalText(hh, hh.intervals.indexOf(slowest))}).`;
+      }
+      this.charts.textContent = '';
+      this.charts.append(
+        h('figure', { class: 'chart-box' },
+          h('figcaption', null, `Attempts per ${per}`,
+            h('span', { class: 'legend', 'aria-hidden': 'true' },
+              h('span', { class: 'key seg-ok' }), 'succeeded', h('span', { class: 'key seg-retried' }), 'retried', h('span', { class: 'key seg-failed' }), 'failed')),
+          deliveriesChart(hh, `Attempts per ${per}, ${span}`, text)),
+        h('figure', { class: 'chart-box' },
+          h('figcaption', null, `Latency per ${per}`,
+            h('span', { class: 'legend', 'aria-hidden': 'true' },
+              h('span', { class: 'key line-p50' }), 'median (p50)', h('span', { class: 'key line-p95' }), '95th percentile')),
+          latencyChart(hh, `Latency per ${per}, ${span}`, latencyText)));
+
+      // The same numbers as a table, for screen readers and for copying.
+      this.table.textContent = '';
+      const rows = hh.intervals.map((x, i) => [x, i]).filter(([x]) => x.attempts > 0).map(([x, i]) => h('tr', null,
+        h('th', { scope: 'row' }, intervalText(hh, i)),
+        h('td', null, String(x.succeeded)), h('td', null, String(x.retried)), h('td', null, String(x.failed)),
+        h('td', null, x.p50Ms === null ? '—' : fmtDuration(x.p50Ms)), h('td', null, x.p95Ms === null ? '—' : fmtDuration(x.p95Ms))));
+      this.table.append(h('details', null,
+        h('summary', null, 'Show the numbers'),
+        rows.length
+          ? h('table', { class: 'data-table' },
+            h('caption', { class: 'visually-hidden' }, `Attempts and latency per ${per}, ${span}`),
+            h('thead', null, h('tr', null, ...['Interval', 'Succeeded', 'Retried', 'Failed', 'Median', '95th percentile'].map((c) => h('th', { scope: 'col' }, c)))),
+            h('tbody', null, rows))
+          : h('p', { class: 'muted' }, `No attempts in ${span}.`)));
     }
   }
 
