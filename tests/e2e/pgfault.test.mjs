@@ -26,6 +26,7 @@ after(async () => {
 // One psql session that terminates every other session of `db` each time it is told to.
 function startTerminator(adminUrl, db) {
   const psql = spawn('psql', [adminUrl, '-qAt', '-v', 'ON_ERROR_STOP=0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise((r) => psql.on('exit', r));
   let terminated = 0;
   psql.stdout.on('data', (d) => { terminated += String(d).split('\n').filter((l) => l === 't').length; });
   psql.stderr.on('data', () => {});
@@ -33,7 +34,7 @@ function startTerminator(adminUrl, db) {
   return {
     kill() { psql.stdin.write(sql); },
     get terminated() { return terminated; },
-    stop() { psql.stdin.end(); return new Promise((r) => psql.on('exit', r)); },
+    stop() { if (psql.exitCode === null && !psql.stdin.writableEnded) psql.stdin.end(); return exited; },  // idempotent
   };
 }
 

@@ -97,8 +97,10 @@ test('SQLite: a database of the previous schema is migrated on start and served 
   await server.stop();
   const m = runHookd(['migrate', '--db', `sqlite:${db}`]);
   assert.equal(m.code, 0, m.stderr);
-  assert.match(m.stdout, /schema version 5/, 'migrated to the current schema by serve');
-  assert.equal(version(), '5');
+  // serve migrated to the current schema: migrate reports it and finds nothing to do.
+  const current = /schema version (\d+)/.exec(m.stdout)?.[1];
+  assert.ok(current && Number(current) > Number(meta.sqlite.schemaVersion), m.stdout);
+  assert.equal(version(), current, 'migrated to the current schema by serve');
 });
 
 test('PostgreSQL: a database of the previous schema is migrated on start and served whole', {
