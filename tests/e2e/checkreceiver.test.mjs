@@ -296,6 +296,22 @@ describe('POST /v1/sites/{site}/webhooks/{id}/check', () => {
     assert.match(forged.detail, /accepts forged signatures/);
   });
 
+  test('a hanging receiver: FAIL after the webhook\'s timeout; at most 4 checks at once, then 429', T, async () => {
+    const hanging = await receiver({ hang: true });
+    const wh = await createWebhook(a, { payloadUrl: hanging.url('/slow'), timeoutMs: 1000 });
+    const started = Date.now();
+    const all = await Promise.all(Array.from({ length: 5 }, () => a.admin.post(checkPath(a, wh.id), undefined, { timeoutMs: 30000 })));
+    const statuses = all.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429], all.map(show).join('\n'));
+    const busy = all.find((r) => r.status === 429);
+    assert.match(busy.headers['retry-after'] ?? '', /^\d+$/);
+    const done = all.find((r) => r.status === 200).json;
+    const valid = done.checks.find((c) => c.name === 'valid-signature');
+    assert.equal(valid.result, 'FAIL');
+    assert.match(valid.detail, /no answer within the timeout \(1\.0 s\)/);
+    assert.ok(Date.now() - started < 15000, 'the probes time out with the webhook');
+  });
+
   test('admin of the site only; another site\'s webhook is 404; options are refused', T, async () => {
     const rx = await receiver(program());
     const wh = await createWebhook(a, { payloadUrl: rx.url('/in') });

@@ -567,7 +567,6 @@
         if (last.test) bits.push('test');
         if (bits.length) this.lastDd.append(' ', h('span', { class: 'muted', title: fmtTime(last.updatedAt || last.createdAt) }, bits.join(' · ')));
       }
-
     }
 
     async toggleEnabled() {
