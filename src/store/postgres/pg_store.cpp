@@ -34,7 +34,6 @@ using postgres::RowRef;
 
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
-constexpr std::int64_t kClaimLock = 0x686f6f6b6463;     // "hookdc"
 
 // A PostgreSQL array literal of text values; nullopt becomes NULL.
 std::string ArrayLiteral(const std::vector<Param>& items) {
