@@ -36,7 +36,7 @@ TimeMs NowMs() {
 
 struct Ownership::Impl {
     OwnershipOptions opt;
-    std::function<void(const std::vector<int>&)> on_acquired;
+    OwnershipEvents events;
     std::thread thread;
     std::mutex mu;
     std::condition_variable cv;
@@ -59,10 +59,9 @@ struct Ownership::Impl {
     void LoseAll();
 };
 
-Ownership::Ownership(OwnershipOptions options, std::function<void(const std::vector<int>&)> on_acquired)
-    : impl_(std::make_unique<Impl>()) {
+Ownership::Ownership(OwnershipOptions options, OwnershipEvents events) : impl_(std::make_unique<Impl>()) {
     impl_->opt = std::move(options);
-    impl_->on_acquired = std::move(on_acquired);
+    impl_->events = std::move(events);
     for (auto& s : impl_->state) s = State::kFree;
 }
 
@@ -107,6 +106,11 @@ bool Ownership::Serves(int part) const {
     return part >= 0 && part < kPartitions && impl_->state[part] == State::kServing;
 }
 
+std::int64_t Ownership::ServingEpoch(int part) const {
+    if (!Serves(part)) return 0;
+    return impl_->epoch[part];
+}
+
 void Ownership::AddInFlight(int part, int delta) {
     if (part < 0 || part >= kPartitions) return;
     if (impl_->in_flight[part].fetch_add(delta) + delta < 0) impl_->in_flight[part] = 0;
@@ -141,25 +145,31 @@ void Ownership::Impl::Run() {
     lock.unlock();
     // Ending the session frees every partition for the others at once.
     conn.reset();
+    std::vector<int> stopped;
     for (int p = 0; p < kPartitions; ++p) {
-        if (state[p] != State::kFree) ++released;
+        if (state[p] != State::kFree) {
+            ++released;
+            stopped.push_back(p);
+        }
         state[p] = State::kFree;
         epoch[p] = 0;
     }
+    if (!stopped.empty() && events.stopped) events.stopped(stopped);
 }
 
 // Nothing more may start or be recorded under the epochs of a lost session.
 void Ownership::Impl::LoseAll() {
-    int n = 0;
+    std::vector<int> gone;
     for (int p = 0; p < kPartitions; ++p) {
-        if (state[p] != State::kFree) ++n;
+        if (state[p] != State::kFree) gone.push_back(p);
         state[p] = State::kFree;
         epoch[p] = 0;
         in_flight[p] = 0;
     }
-    if (n > 0) {
-        lost += n;
-        spdlog::warn("partition ownership: the session ended; {} partitions lost", n);
+    if (!gone.empty()) {
+        lost += static_cast<std::int64_t>(gone.size());
+        spdlog::warn("partition ownership: the session ended; {} partitions lost", gone.size());
+        if (events.stopped) events.stopped(gone);
     }
 }
 
@@ -205,11 +215,14 @@ Status Ownership::Impl::Turn() {
         if (state[p] != State::kFree) ++owned;
     }
     // Too many (a node joined): drain the excess; claims stop for them now.
+    std::vector<int> draining;
     for (int i = target; i < static_cast<int>(serving.size()); ++i) {
         const int p = serving[static_cast<std::size_t>(i)];
         state[p] = State::kDraining;
         draining_since[p] = now;
+        draining.push_back(p);
     }
+    if (!draining.empty() && events.stopped) events.stopped(draining);
     // Drained: hand over.
     std::vector<int> release;
     for (int p = 0; p < kPartitions; ++p) {
@@ -252,17 +265,12 @@ Status Ownership::Impl::Turn() {
             std::vector<int> mine;
             for (int i = 0; i < got->Rows(); ++i) mine.push_back(static_cast<int>(RowRef(*got, i).Int(0)));
             if (!mine.empty()) {
-                // A new epoch fences whoever owned them before; their leases are void.
+                // A new epoch fences whoever owned them before: their outcomes no longer apply.
                 auto e = conn->Exec(
                     "UPDATE partitions SET epoch = epoch + 1, owner = $1, since = $2 WHERE part = ANY($3::int[]) "
                     "RETURNING part, epoch",
                     {P(opt.node), P(now), IntArray(mine)});
                 if (!e) return Fail(e.error());
-                auto l = conn->Exec(
-                    "UPDATE deliveries SET lease_owner = NULL, next_at = LEAST(next_at, $1) "
-                    "WHERE part = ANY($2::int[]) AND state = 0 AND lease_owner IS NOT NULL",
-                    {P(now), IntArray(mine)});
-                if (!l) return Fail(l.error());
                 for (int i = 0; i < e->Rows(); ++i) {
                     RowRef row(*e, i);
                     const int p = static_cast<int>(row.Int(0));
@@ -271,7 +279,7 @@ Status Ownership::Impl::Turn() {
                     state[p] = State::kServing;
                 }
                 acquired += static_cast<std::int64_t>(mine.size());
-                if (on_acquired) on_acquired(mine);
+                if (events.acquired) events.acquired(mine);
             }
         }
     }

@@ -51,11 +51,18 @@ struct OwnershipStats {
     std::int64_t lost = 0;        //!< partitions lost with the session, since start
 };
 
+//! What the owner of a queue is told, on the ownership thread.
+struct OwnershipEvents {
+    //! Partitions taken (their epochs already current): load their pending work.
+    std::function<void(const std::vector<int>&)> acquired;
+    //! Partitions no longer served — draining towards a hand-over, or lost with the
+    //! session: start nothing more of them (what is in flight is fenced or drained).
+    std::function<void(const std::vector<int>&)> stopped;
+};
+
 class Ownership final {
 public:
-    //! `on_acquired(parts)` runs on the ownership thread after partitions were taken
-    //! (their orphaned leases already released): claim for them now.
-    Ownership(OwnershipOptions options, std::function<void(const std::vector<int>&)> on_acquired);
+    Ownership(OwnershipOptions options, OwnershipEvents events);
     ~Ownership();
     Ownership(const Ownership&) = delete;
     Ownership& operator=(const Ownership&) = delete;
@@ -72,6 +79,8 @@ public:
     //! Whether an outcome or a start under (part, epoch) is still this node's to make.
     [[nodiscard]] bool Owns(int part, std::int64_t epoch) const;
     [[nodiscard]] bool Serves(int part) const;
+    //! The epoch under which this node serves `part`, or 0 when it does not serve it.
+    [[nodiscard]] std::int64_t ServingEpoch(int part) const;
     //! Claims in flight, per partition (a draining partition is released at zero).
     void AddInFlight(int part, int delta);
     [[nodiscard]] OwnershipStats Stats() const;

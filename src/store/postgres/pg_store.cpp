@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <cerrno>
@@ -12,8 +13,11 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 #include <thread>
 
+#include "core/crypto.hpp"
+#include "store/common/due_queue.hpp"
 #include "store/common/hours.hpp"
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
@@ -34,6 +38,81 @@ using postgres::RowRef;
 
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
+
+std::string IntArray(const std::vector<int>& v) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+    return out + "}";
+}
+
+// What a notification on `hookd_work` says (one per NOTIFY, fields separated by spaces):
+//   n SENDER LO HI P,P,…  new deliveries with seq in [LO, HI] in partitions P (one ingest
+//                          transaction: every row of the range it wrote is committed)
+//   s SENDER PART SEQ      a delivery was made due (retry)
+//   r SENDER PART WEBHOOK  some of the webhook's deliveries were made due (replay)
+//   e SENDER PART WEBHOOK  the webhook was enabled, disabled or changed
+//   x SENDER PART WEBHOOK  the webhook was deleted with its pending deliveries
+// SENDER names the process (a random id per store), so a node skips its own notices: it
+// applied them to its queue already, before notifying.
+struct Notice {
+    char kind = 0;
+    std::string sender;
+    std::vector<int> parts;  // "n": several; otherwise one
+    std::int64_t lo = 0, hi = 0;
+    std::string key;  // webhook id, or the seq as text
+};
+
+std::optional<Notice> ParseNotice(std::string_view text) {
+    std::vector<std::string> f;
+    std::string cur;
+    for (char ch : text) {
+        if (ch == ' ') {
+            f.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur.push_back(ch);
+        }
+    }
+    f.push_back(std::move(cur));
+    if (f.empty() || f[0].size() != 1) return std::nullopt;
+    Notice n;
+    n.kind = f[0][0];
+    auto num = [](const std::string& x, std::int64_t& out) {
+        char* end = nullptr;
+        out = std::strtoll(x.c_str(), &end, 10);
+        return !x.empty() && end && *end == '\0';
+    };
+    if (n.kind == 'n' && f.size() == 5) {
+        n.sender = f[1];
+        if (!num(f[2], n.lo) || !num(f[3], n.hi)) return std::nullopt;
+        for (const auto& item : SplitList(f[4])) {
+            std::int64_t p = 0;
+            if (num(item, p) && p >= 0 && p < postgres::kPartitions) n.parts.push_back(static_cast<int>(p));
+        }
+        return n;
+    }
+    if (std::string_view("srex").find(n.kind) != std::string_view::npos && f.size() == 4) {
+        n.sender = f[1];
+        std::int64_t p = 0;
+        if (!num(f[2], p) || p < 0 || p >= postgres::kPartitions) return std::nullopt;
+        n.parts.push_back(static_cast<int>(p));
+        n.key = f[3];
+        return n;
+    }
+    return std::nullopt;
+}
+
+std::string Payload(const Notice& n) {
+    std::string out(1, n.kind);
+    out += " " + n.sender + " ";
+    if (n.kind == 'n') {
+        out += std::to_string(n.lo) + " " + std::to_string(n.hi) + " ";
+        for (std::size_t i = 0; i < n.parts.size(); ++i) out += (i ? "," : "") + std::to_string(n.parts[i]);
+    } else {
+        out += std::to_string(n.parts.at(0)) + " " + n.key;
+    }
+    return out;
+}
 
 // A PostgreSQL array literal of text values; nullopt becomes NULL.
 std::string ArrayLiteral(const std::vector<Param>& items) {
@@ -98,10 +177,11 @@ public:
         : url_(postgres::WithKeepalives(o.url)),
           node_(o.node_id),
           pool_(url_, o.pool_size),
-          claim_conn_(url_),
           box_(std::move(box)),
           ownership_({url_, o.node_id, o.ownership_interval_ms, 30'000},
-                     [this](const std::vector<int>&) { WakeSubscriber(); }) {}
+                     {.acquired = [this](const std::vector<int>& parts) { Acquired(parts); },
+                      .stopped = [this](const std::vector<int>& parts) { Stopped(parts); }}),
+          sender_(crypto::Base64UrlEncode(crypto::RandomBytes(9))) {}
 
     ~PgStore() override {
         ownership_.Stop(0);
@@ -116,6 +196,13 @@ public:
             if (!c) return Fail(c.error());
             if (auto m = Migrate(**c, nullptr); !m) return m;
         }
+        // Listening before taking partitions: what commits after a partition's load is
+        // announced to a listener that is already there.
+        listener_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "hookd-listen");
+            Listen();
+        });
+        for (int i = 0; i < 100 && !listening_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         ownership_.Start();
         return {};
     }
@@ -268,13 +355,16 @@ public:
             "payload_url=$1, secret=$2, old_secret=$3, old_secret_until=$4, events=$5, method=$6, "
             "send_everything=$7, entities=$8, description=$9, enabled=$12, ordering=$10, timeout_ms=$11, "
             "max_in_flight=$13, rate_limit=$14, disabled_reason=$15, disabled_at=$16, updated_at=$17, "
-            "version = version + 1 WHERE id=$18 AND site=$19 AND version=$20",
+            "version = version + 1 WHERE id=$18 AND site=$19 AND version=$20 RETURNING part",
             w.payload_url, box_.Seal(w.secret), SealOpt(w.old_secret), w.old_secret_until, static_cast<int>(w.events),
             static_cast<int>(w.method), w.send_everything, JoinList(w.entities), w.description,
             static_cast<int>(w.ordering), w.timeout_ms, w.enabled, w.max_in_flight, w.rate_limit_per_second,
             w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site, w.version);
         if (!r) return Fail(r.error());
-        if (r->Affected() > 0) return {};
+        if (r->Rows() > 0) {
+            Announce(Notice{'e', sender_, {static_cast<int>(RowRef(*r, 0).Int(0))}, 0, 0, w.id.str()});
+            return {};
+        }
         auto e = Q("SELECT 1 FROM webhooks WHERE id = $1 AND site = $2", w.id.str(), w.site);
         if (!e) return Fail(e.error());
         if (e->Rows() == 0) return Fail(Error::NotFound("webhook " + w.id.str() + " not found"));
@@ -283,10 +373,12 @@ public:
     }
 
     Status DeleteWebhook(const SiteId& site, const WebhookId& id, TimeMs now) override {
-        return Tx([&](Conn& c) -> Status {
-            auto d = QOn(c, "DELETE FROM webhooks WHERE id = $1 AND site = $2", id.str(), site);
+        int part = 0;
+        auto r = Tx([&](Conn& c) -> Status {
+            auto d = QOn(c, "DELETE FROM webhooks WHERE id = $1 AND site = $2 RETURNING part", id.str(), site);
             if (!d) return Fail(d.error());
-            if (d->Affected() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+            if (d->Rows() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
+            part = static_cast<int>(RowRef(*d, 0).Int(0));
             auto u = QOn(c,
                          "UPDATE deliveries SET state = 3, next_at = NULL, lease_owner = NULL, updated_at = $1 "
                          "WHERE webhook_id = $2 AND state = 0",
@@ -294,14 +386,17 @@ public:
             if (!u) return Fail(u.error());
             return {};
         });
+        if (r) Announce(Notice{'x', sender_, {part}, 0, 0, id.str()});
+        return r;
     }
 
     Status DisableWebhook(const WebhookId& id, std::string_view reason, TimeMs now) override {
         auto r = Q(
             "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2, "
-            "version = version + 1 WHERE id = $3 AND enabled = 1",
+            "version = version + 1 WHERE id = $3 AND enabled = 1 RETURNING part",
             reason, now, id.str());
         if (!r) return Fail(r.error());
+        if (r->Rows() > 0) Announce(Notice{'e', sender_, {static_cast<int>(RowRef(*r, 0).Int(0))}, 0, 0, id.str()});
         return {};
     }
 
@@ -414,12 +509,15 @@ public:
     }
 
     Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
-        auto r = Q(
-            "UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
-            "WHERE id = $2 AND site = $3 AND NOT (state = 0 AND lease_owner IS NOT NULL AND next_at > $1)",
-            now, id.str(), site);
+        // A delivery in flight is pending already: its owner's queue leaves a held
+        // delivery alone, and its outcome is recorded as usual.
+        auto r = Q("UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+                   "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part",
+                   now, id.str(), site);
         if (!r) return Fail(r.error());
-        Notify();
+        if (r->Rows() > 0) {
+            Announce(Notice{'s', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, RowRef(*r, 0).Text(0)});
+        }
         auto d = GetDelivery(site, id);
         if (d) d->attempts.clear();
         return d;
@@ -430,14 +528,15 @@ public:
         std::optional<int> state;
         if (f.state) state = static_cast<int>(*f.state);
         auto r = Q(
-            "UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+            "WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
             "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
             "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
-            "AND NOT (state = 0 AND lease_owner IS NOT NULL AND next_at > $1)",
+            "RETURNING part) SELECT count(*), min(part) FROM u",
             now, webhook.str(), site, state, f.since, f.until);
         if (!r) return Fail(r.error());
-        if (r->Affected() > 0) Notify();
-        return r->Affected();
+        const std::int64_t n = RowRef(*r, 0).Int(0);
+        if (n > 0) Announce(Notice{'r', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, webhook.str()});
+        return n;
     }
 
     Result<Claimed> CreateTestDelivery(const Webhook& w, EventType type, std::string_view entity,
@@ -455,58 +554,58 @@ public:
     }
 
     // ---------------------------------------------------------------- queue
-    // Claims only in the partitions this node owns: no lock shared by the cluster. The
-    // per-webhook in-flight count is exact because only the owner leases a webhook's
-    // deliveries (a new owner voids the old one's leases when it takes the partition).
-    // Rate limits are the owner's dispatcher's, in memory.
+    // The owner of a partition alone sends its deliveries, so it keeps their due queue in
+    // memory (common::DueQueue, as the embedded store does): a claim is a few heap
+    // operations and one read of the rows it picked, and writes nothing. Leases live in
+    // that memory too; what makes a stale owner harmless is the partition epoch every
+    // outcome is fenced with, not a lease column.
     Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
                                        std::span<const WebhookId> skip) override {
+        (void)node;  // leases are this process's memory
+        std::vector<std::int64_t> seqs;
+        {
+            std::lock_guard lock(qmu_);
+            seqs = queue_.Claim(now, lease_ms, limit, skip);
+        }
         std::vector<Claimed> out;
-        const auto serving = ownership_.Serving();
-        if (serving.empty()) return out;
-        std::map<int, std::int64_t> epochs(serving.begin(), serving.end());
-        std::vector<Param> parts, skip_ids;
-        for (const auto& [p, e] : serving) parts.push_back(std::to_string(p));
-        for (const auto& id : skip) skip_ids.push_back(id.str());
-        std::lock_guard lock(claim_mu_);
-        // A lost claim only makes the delivery due again: this session commits without
-        // waiting for a WAL flush (set once per session, see ClaimConn).
-        if (auto c = ClaimConn(); !c) return Fail(c.error());
-        auto r = claim_conn_.Exec(
-            "WITH busy AS ("
-            "  SELECT l.webhook_id FROM deliveries l JOIN webhooks w ON w.id = l.webhook_id"
-            "  WHERE l.part = ANY($6::int[]) AND l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2"
-            "  GROUP BY l.webhook_id, w.max_in_flight HAVING count(*) >= w.max_in_flight),"
-            " due AS ("
-            "  SELECT d.seq, d.webhook_id FROM deliveries d"
-            "  WHERE d.part = ANY($6::int[]) AND d.state = 0 AND d.next_at <= $2 AND d.webhook_id <> ALL($4::text[])"
-            "  AND d.webhook_id NOT IN (SELECT webhook_id FROM busy)"
-            "  ORDER BY d.next_at LIMIT $5 * 4),"
-            " hooks AS (SELECT DISTINCT webhook_id FROM due),"
-            " held AS (SELECT h.webhook_id, w.max_in_flight, (SELECT count(*) FROM deliveries l"
-            "   WHERE l.webhook_id = h.webhook_id AND l.state = 0 AND l.lease_owner IS NOT NULL AND l.next_at > $2) AS n"
-            "   FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.enabled = 1),"
-            " ranked AS (SELECT due.seq, row_number() OVER (PARTITION BY due.webhook_id ORDER BY due.seq) AS rn,"
-            "   held.n, held.max_in_flight FROM due JOIN held ON held.webhook_id = due.webhook_id),"
-            " pick AS (SELECT d.seq FROM deliveries d"
-            "   WHERE d.seq IN (SELECT seq FROM ranked WHERE rn + n <= max_in_flight ORDER BY seq LIMIT $5)"
-            "   AND d.state = 0 AND d.next_at <= $2"
-            "   AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id"
-            "     AND p.order_key = d.order_key AND p.state = 0 AND p.seq < d.seq))"
-            "   FOR UPDATE SKIP LOCKED) "
-            "UPDATE deliveries SET lease_owner = $1, next_at = $2 + $3 FROM pick WHERE deliveries.seq = pick.seq "
-            "RETURNING deliveries.seq, deliveries.id, deliveries.site, deliveries.webhook_id, deliveries.event_id, "
-            "deliveries.event, deliveries.entity, deliveries.entity_id, deliveries.entity_num, "
-            "deliveries.attempt_count, deliveries.created_at, deliveries.part",
-            {P(node), P(now), P(lease_ms), ArrayLiteral(skip_ids), P(limit), ArrayLiteral(parts)});
-        if (!r) return Fail(r.error());
+        if (seqs.empty()) return out;
+        std::vector<Param> ids;
+        for (auto seq : seqs) ids.push_back(std::to_string(seq));
+        // The row decides: a delivery finished, cancelled or rescheduled since it was
+        // queued (a notice that came twice, a reload racing an outcome) is not sent.
+        auto r = Q("SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
+                   "created_at, part, next_at FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0",
+                   ArrayLiteral(ids));
+        if (!r) {
+            std::lock_guard lock(qmu_);
+            for (auto seq : seqs) queue_.Finish(seq, now + 1000);  // try again in a second
+            return Fail(r.error());
+        }
+        std::unordered_set<std::int64_t> found;
+        std::vector<std::pair<std::int64_t, TimeMs>> later;
+        std::vector<std::int64_t> dropped;
         for (int i = 0; i < r->Rows(); ++i) {
             RowRef row(*r, i);
             Claimed c = ReadClaimed(row);
+            found.insert(c.seq);
             c.part = static_cast<std::int32_t>(row.Int(11));
-            auto e = epochs.find(c.part);
-            c.fence = e == epochs.end() ? 0 : e->second;
-            out.push_back(std::move(c));
+            c.fence = ownership_.ServingEpoch(c.part);
+            const auto next_at = row.OptInt(12);
+            if (c.fence == 0) {
+                dropped.push_back(c.seq);  // no longer ours: the next owner loads it
+            } else if (!next_at || *next_at > now) {
+                later.emplace_back(c.seq, next_at.value_or(now));
+            } else {
+                out.push_back(std::move(c));
+            }
+        }
+        {
+            std::lock_guard lock(qmu_);
+            for (auto seq : seqs) {
+                if (!found.contains(seq)) queue_.Finish(seq, std::nullopt);  // not pending any more
+            }
+            for (auto seq : dropped) queue_.Finish(seq, std::nullopt);
+            for (const auto& [seq, due] : later) queue_.Finish(seq, due);
         }
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
         Track(out);
@@ -520,23 +619,25 @@ public:
     Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) override {
         std::vector<WebhookId> disabled;
         if (outcomes.empty()) return disabled;
+        std::unordered_set<std::int64_t> applied_seqs;
         auto r = Tx([&](Conn& c) -> Status {
             // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
             std::vector<const Outcome*> applied;
+            applied_seqs.clear();
             for (const auto& o : outcomes) {
                 const Attempt& a = o.attempt;
                 auto u = QOn(c,
                              "UPDATE deliveries SET state = $1, attempt_count = $2, next_at = $3, lease_owner = NULL, "
                              "last_status = $4, last_error = $5, updated_at = $6 "
                              "WHERE seq = $7 AND state = 0 AND attempt_count = $2 - 1 "
-                             "AND ($8 = '' OR lease_owner = $8) "
-                             "AND ($9::bigint = 0 OR EXISTS (SELECT 1 FROM partitions p "
-                             "  WHERE p.part = deliveries.part AND p.epoch = $9::bigint))",
+                             "AND ($8::bigint = 0 OR EXISTS (SELECT 1 FROM partitions p "
+                             "  WHERE p.part = deliveries.part AND p.epoch = $8::bigint))",
                              static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
-                             static_cast<int>(a.error), now, o.seq, o.lease_owner, o.fence);
+                             static_cast<int>(a.error), now, o.seq, o.fence);
                 if (!u) return Fail(u.error());
-                if (u->Affected() == 0) continue;  // late or duplicate: changes nothing
+                if (u->Affected() == 0) continue;  // late, duplicate or fenced: changes nothing
+                applied_seqs.insert(o.seq);
                 auto ins = QOn(c,
                                "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
                                "snippet) VALUES ($1,$2,$3,$4,$5,$6,$7)",
@@ -581,62 +682,58 @@ public:
             return RecordHours(c, applied);
         });
         Untrack(outcomes);
-        if (!r) return Fail(r.error());
+        if (!r) return Fail(r.error());  // not recorded: the leases run out, and they are sent again
+        std::lock_guard lock(qmu_);
+        for (const Outcome& o : outcomes) {
+            if (!applied_seqs.contains(o.seq)) {
+                // Not applied: cancelled, fenced or recorded already. The row decides at the
+                // next claim whether anything is left to send.
+                if (queue_.Held(o.seq)) queue_.Finish(o.seq, now);
+                continue;
+            }
+            queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
+            if (o.disable_webhook_reason) queue_.SetEnabled(o.webhook_id.str(), false);
+        }
+        for (const auto& id : disabled) queue_.SetEnabled(id.str(), false);
         return disabled;
     }
 
     Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
-        if (seqs.empty()) return {};
-        std::vector<Param> ids;
-        for (auto s : seqs) ids.push_back(std::to_string(s));
-        auto r = Q("UPDATE deliveries SET next_at = $1 WHERE seq = ANY($2::bigint[]) AND state = 0 AND lease_owner = $3",
-                   until, ArrayLiteral(ids), node);
-        if (!r) return Fail(r.error());
+        (void)node;
+        std::lock_guard lock(qmu_);
+        queue_.Renew(seqs, until);
         return {};
     }
 
     Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
-        if (seqs.empty()) return {};
-        std::vector<Param> ids;
-        for (auto s : seqs) ids.push_back(std::to_string(s));
-        auto r = Q("UPDATE deliveries SET lease_owner = NULL, next_at = $1 WHERE seq = ANY($2::bigint[]) AND state = 0 "
-                   "AND lease_owner = $3",
-                   now, ArrayLiteral(ids), node);
+        (void)node;
         UntrackSeqs(seqs);
-        if (!r) return Fail(r.error());
+        std::lock_guard lock(qmu_);
+        for (auto seq : seqs) {
+            if (queue_.Held(seq)) queue_.Finish(seq, now);
+        }
         return {};
     }
 
     void OnNewWork(std::function<void()> wake) override {
-        {
-            std::lock_guard lock(wake_mu_);
-            wake_ = std::move(wake);
-        }
-        if (listener_.joinable()) return;
-        listener_ = std::thread([this] {
-            pthread_setname_np(pthread_self(), "hookd-listen");
-            Listen();
-        });
+        std::lock_guard lock(wake_mu_);
+        wake_ = std::move(wake);
     }
 
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
-        auto r = Q(
-            "UPDATE deliveries SET next_at = $1, lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL "
-            "AND ($2 = '' OR lease_owner = $2)",
-            now, node);
+        (void)node;
         {
             std::lock_guard lock(track_mu_);
             for (const auto& [seq, part] : tracked_) ownership_.AddInFlight(part, -1);
             tracked_.clear();
         }
-        if (!r) return Fail(r.error());
-        return r->Affected();
+        std::lock_guard lock(qmu_);
+        return queue_.ReleaseAll(now);
     }
 
     Result<std::optional<TimeMs>> NextDue() override {
-        auto r = Q("SELECT min(next_at) FROM deliveries WHERE state = 0");
-        if (!r) return Fail(r.error());
-        return RowRef(*r, 0).OptInt(0);
+        std::lock_guard lock(qmu_);
+        return queue_.NextDue();
     }
 
     Result<QueueStats> Stats() override {
@@ -735,15 +832,6 @@ private:
         return {};
     }
 
-    // The claim session: synchronous_commit off (a lost claim only makes a delivery due
-    // again), connected lazily and again after a loss; claim_mu_ held.
-    Status ClaimConn() {
-        if (claim_conn_.raw() && PQstatus(claim_conn_.raw()) == CONNECTION_OK) return {};
-        if (auto c = claim_conn_.Connect(); !c) return c;
-        if (auto s = claim_conn_.Simple("SET synchronous_commit TO off"); !s) return Fail(s.error());
-        return {};
-    }
-
     // Claims in flight per partition, so a draining partition is handed over only when
     // they are finished or given back.
     void Track(const std::vector<Claimed>& claimed) {
@@ -776,8 +864,111 @@ private:
         return box_.Seal(*s);
     }
 
-    // A hint only: a node that misses it finds the work at its next poll (within a second).
-    void Notify() { (void)Q("SELECT pg_notify('hookd_work', '')"); }  // empty payload: every node looks
+    // ---------------------------------------------------------------- the owner's queue
+    // Partitions taken: load their pending deliveries (and which of their webhooks are
+    // disabled). Runs on the ownership thread, after the epochs are current, so anything
+    // committed later reaches the queue through a notice or this node's own ingest.
+    void Acquired(const std::vector<int>& parts) {
+        if (auto r = LoadPartitions(parts); !r) {
+            // Served but not loaded: the listener reloads every served partition when
+            // its session comes back; until then a later notice or reload finds them.
+            spdlog::warn("loading the queue of {} partitions: {}", parts.size(), r.error().message);
+            reload_.store(true);
+        }
+        WakeSubscriber();
+    }
+
+    void Stopped(const std::vector<int>& parts) {
+        std::lock_guard lock(qmu_);
+        for (int p : parts) queue_.RemovePartition(p);
+    }
+
+    Status LoadPartitions(const std::vector<int>& parts) {
+        if (parts.empty()) return {};
+        auto off = Q("SELECT id, part FROM webhooks WHERE part = ANY($1::int[]) AND enabled = 0", IntArray(parts));
+        if (!off) return Fail(off.error());
+        // A partition at a time: a large backlog never comes back as one result.
+        for (int p : parts) {
+            auto r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries "
+                       "WHERE part = $1 AND state = 0 AND test = 0 AND next_at IS NOT NULL ORDER BY seq",
+                       p);
+            if (!r) return Fail(r.error());
+            std::lock_guard lock(qmu_);
+            if (!ownership_.Serves(p)) continue;
+            for (int i = 0; i < off->Rows(); ++i) {
+                if (RowRef(*off, i).Int(1) == p) queue_.SetEnabled(RowRef(*off, i).Text(0), false);
+            }
+            for (int i = 0; i < r->Rows(); ++i) queue_.Add(ReadEntry(RowRef(*r, i)));
+        }
+        return {};
+    }
+
+    static DueQueue::Entry ReadEntry(const RowRef& row) {
+        return DueQueue::Entry{row.Int(0), row.Text(1), row.OptInt(2).value_or(0), row.OptText(3),
+                               static_cast<int>(row.Int(4))};
+    }
+
+    // Applies a change to this node's queue (if it serves the partition), then tells the
+    // other nodes. A notice that does not reach the owner (its listener was away) is
+    // covered by the reload the listener does when its session comes back.
+    void Announce(const Notice& n) {
+        (void)Apply(n);
+        if (auto r = Q("SELECT pg_notify('hookd_work', $1)", Payload(n)); !r) {
+            spdlog::warn("notifying the other nodes: {}", r.error().message);
+        }
+    }
+
+    // What a notice does to this node's queue; false when it does not concern this node.
+    bool Apply(const Notice& n) {
+        std::vector<int> mine;
+        for (int p : n.parts) {
+            if (ownership_.Serves(p)) mine.push_back(p);
+        }
+        if (mine.empty()) return false;
+        if (n.kind == 'x') {
+            std::lock_guard lock(qmu_);
+            queue_.RemoveWebhook(n.key);
+            return true;
+        }
+        if (n.kind == 'e') {
+            auto r = Q("SELECT enabled FROM webhooks WHERE id = $1", n.key);
+            if (!r) return false;
+            std::lock_guard lock(qmu_);
+            if (r->Rows() == 0) {
+                queue_.RemoveWebhook(n.key);
+            } else {
+                queue_.SetEnabled(n.key, RowRef(*r, 0).Int(0) != 0);
+            }
+            return true;
+        }
+        Result<PgResult> r = Fail(Error::Internal("unknown notice"));
+        constexpr std::string_view kCols = "SELECT seq, webhook_id, next_at, order_key, part FROM deliveries ";
+        if (n.kind == 'n') {
+            r = Q(std::string(kCols) + "WHERE seq BETWEEN $1 AND $2 AND part = ANY($3::int[]) AND state = 0 "
+                                       "AND test = 0 AND next_at IS NOT NULL",
+                  n.lo, n.hi, IntArray(mine));
+        } else if (n.kind == 's') {
+            r = Q(std::string(kCols) + "WHERE seq = $1::bigint AND state = 0 AND test = 0", n.key);
+        } else if (n.kind == 'r') {
+            r = Q(std::string(kCols) + "WHERE webhook_id = $1 AND state = 0 AND test = 0 AND next_at IS NOT NULL",
+                  n.key);
+        }
+        if (!r) {
+            spdlog::warn("reading new work: {}", r.error().message);
+            reload_.store(true);
+            return false;
+        }
+        std::vector<DueQueue::Entry> entries;
+        for (int i = 0; i < r->Rows(); ++i) entries.push_back(ReadEntry(RowRef(*r, i)));
+        std::lock_guard lock(qmu_);
+        std::erase_if(entries, [&](const DueQueue::Entry& e) { return !ownership_.Serves(e.part); });
+        if (n.kind == 'n') {
+            for (auto& e : entries) queue_.Add(std::move(e));
+        } else {
+            queue_.Requeue(std::move(entries));
+        }
+        return true;
+    }
 
     // One job inside the group transaction on connection `c`.
     Result<IngestResult> IngestOne(Conn& c, IngestJob& job) {
@@ -816,7 +1007,6 @@ private:
                 const MatchInfo& m = matchers[h];
                 if (!m.Matches(e)) continue;
                 d_part.push_back(hook_parts[h]);
-                job_parts_.insert(std::stoi(hook_parts[h]));
                 d_id.push_back(NewId(kDeliveryPrefix));
                 d_hook.push_back(m.id.str());
                 d_event.push_back(e.id.str());
@@ -841,11 +1031,12 @@ private:
                          "SELECT u.id, $1, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, $2, u.ord, $2, $2, u.part "
                          "FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], "
                          "$10::text[], $11::int[]) WITH ORDINALITY AS u(id, hook, evt, ev, en, eid, num, ord, part, n) "
-                         "ORDER BY u.n",
+                         "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part",
                          *job.site, job.now, ArrayLiteral(d_id), ArrayLiteral(d_hook), ArrayLiteral(d_event),
                          ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
                          ArrayLiteral(d_order), ArrayLiteral(d_part));
             if (!d) return Fail(d.error());
+            for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
         }
         res.deliveries = d_id.size();
         if (job.key) {
@@ -874,57 +1065,75 @@ private:
             c.Rollback();
             fail_all(e);
         };
-        bool any = false;
-        job_parts_.clear();
+        job_added_.clear();
         for (auto* j : batch) {
             if (auto sp = c.Simple("SAVEPOINT job"); !sp) return abort(sp.error());
+            const std::size_t mark = job_added_.size();
             j->result = IngestOne(c, *j);
             if (!j->result) {
+                job_added_.resize(mark);
                 if (j->result.error().code == ErrorCode::kUnavailable) return abort(j->result.error());
                 if (auto rb = c.Simple("ROLLBACK TO SAVEPOINT job"); !rb) return abort(rb.error());
-            } else {
-                any |= j->result->deliveries > 0;
             }
             if (auto rel = c.Simple("RELEASE SAVEPOINT job"); !rel) return abort(rel.error());
         }
-        if (any) {
-            // The partitions that got work: only their owners need to look. (A job rolled
-            // back to its savepoint may leave a partition named for nothing: harmless.)
-            std::string payload;
-            for (int p : job_parts_) payload += (payload.empty() ? "" : ",") + std::to_string(p);
-            if (auto n = c.Exec("SELECT pg_notify('hookd_work', $1)", {P(payload)}); !n) return abort(n.error());
+        // The owners of the partitions that got work look at exactly this transaction's
+        // rows: [lo, hi] holds all of them, and every one is committed when the notice
+        // arrives (NOTIFY is delivered on commit). Rows of other transactions in the range
+        // come with their own notices; adding one twice is harmless.
+        Notice notice{'n', sender_, {}, INT64_MAX, 0, {}};
+        std::set<int> parts;
+        for (const auto& e : job_added_) {
+            notice.lo = std::min(notice.lo, e.seq);
+            notice.hi = std::max(notice.hi, e.seq);
+            parts.insert(e.part);
+        }
+        notice.parts.assign(parts.begin(), parts.end());
+        if (!job_added_.empty()) {
+            if (auto n = c.Exec("SELECT pg_notify('hookd_work', $1)", {P(Payload(notice))}); !n) {
+                return abort(n.error());
+            }
         }
         if (auto cm = c.Commit(); !cm) return fail_all(cm.error());
-    }
-
-    // A notification's payload names the partitions that got work ("" = anyone's).
-    bool ConcernsUs(std::string_view payload) const {
-        if (payload.empty()) return true;
-        for (const auto& item : SplitList(payload)) {
-            char* end = nullptr;
-            const long p = std::strtol(item.c_str(), &end, 10);
-            if (end != item.c_str() && ownership_.Serves(static_cast<int>(p))) return true;
+        std::lock_guard lock(qmu_);
+        for (auto& e : job_added_) {
+            if (ownership_.Serves(e.part)) queue_.Add(std::move(e));
         }
-        return false;
     }
 
-    // LISTEN on a dedicated connection; reconnects after a failure. While it is away,
-    // the dispatcher's poll (every second) finds new work.
+    // LISTEN on a dedicated connection; reconnects after a failure. Notices sent while it
+    // was away are lost, so after a reconnect it reloads every served partition (adds
+    // are idempotent). Other nodes' notices are applied to the queue here.
     void Listen() {
+        bool first = true;
         while (!stop_) {
             Conn conn(url_);
             if (!conn.Connect() || !conn.Simple("LISTEN hookd_work")) {
+                listening_.store(true);  // (Init waits for the first try only)
                 for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
                 continue;
             }
+            if (!first) reload_.store(true);
+            first = false;
+            listening_.store(true);
             while (!stop_ && PQstatus(conn.raw()) == CONNECTION_OK) {
+                if (reload_.exchange(false)) {
+                    std::vector<int> served;
+                    for (const auto& [p, epoch] : ownership_.Serving()) served.push_back(p);
+                    if (auto r = LoadPartitions(served); !r) {
+                        reload_.store(true);
+                    } else {
+                        WakeSubscriber();
+                    }
+                }
                 pollfd pfd{PQsocket(conn.raw()), POLLIN, 0};
                 if (poll(&pfd, 1, 200) < 0 && errno != EINTR) break;
                 if (!PQconsumeInput(conn.raw())) break;
                 bool woke = false;
                 while (PGnotify* n = PQnotifies(conn.raw())) {
-                    woke = woke || ConcernsUs(n->extra ? n->extra : "");
+                    const auto notice = ParseNotice(n->extra ? n->extra : "");
                     PQfreemem(n);
+                    if (notice && notice->sender != sender_) woke = Apply(*notice) || woke;
                 }
                 if (woke) WakeSubscriber();
             }
@@ -934,13 +1143,16 @@ private:
     std::string url_;
     std::string node_;
     Pool pool_;
-    std::mutex claim_mu_;  // guards claim_conn_ (claims come from the dispatcher thread)
-    Conn claim_conn_;
     crypto::SecretBox box_;
     postgres::Ownership ownership_;
+    std::string sender_;  // names this process's notices
+    std::mutex qmu_;      // guards queue_; never held across a database call
+    DueQueue queue_{true};  // the pending deliveries of the partitions this node serves
+    std::vector<DueQueue::Entry> job_added_;  // deliveries written by the group being committed (leader only)
+    std::atomic<bool> reload_{false};     // reload every served partition (a notice may have been missed)
+    std::atomic<bool> listening_{false};  // the listener tried its first LISTEN
     std::mutex track_mu_;
     std::unordered_map<std::int64_t, int> tracked_;  // claimed seq → partition; guarded by track_mu_
-    std::set<int> job_parts_;  // partitions given work by the group being committed (leader only)
     GroupCommit group_;
     std::mutex wake_mu_;           // held while wake_ runs: clearing it waits for a call under way
     std::function<void()> wake_;   // guarded by wake_mu_

@@ -13,7 +13,7 @@
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/sqlite/checkpointer.hpp"
-#include "store/sqlite/due_queue.hpp"
+#include "store/common/due_queue.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
@@ -21,7 +21,7 @@ namespace hookd::store {
 namespace {
 
 using sqlite::Db;
-using sqlite::DueQueue;
+using common::DueQueue;
 using sqlite::Stmt;
 
 using namespace common;

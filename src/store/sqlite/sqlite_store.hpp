@@ -7,7 +7,7 @@
 // transaction (group commit), so one fsync acknowledges many requests.
 //
 // One process owns the file: which pending delivery is due next is an index in memory
-// (sqlite/due_queue.hpp), rebuilt from the pending rows at open, and claims and leases
+// (common/due_queue.hpp), rebuilt from the pending rows at open, and claims and leases
 // live there; the rows record events, deliveries, attempts and states.
 #include <memory>
 #include <string>

@@ -1,10 +1,10 @@
-#include "store/sqlite/due_queue.hpp"
+#include "store/common/due_queue.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
-namespace hookd::store::sqlite {
+namespace hookd::store::common {
 namespace {
 
 constexpr TimeMs kT0 = 1'000'000;
@@ -134,4 +134,4 @@ TEST(DueQueue, RemovedWebhookTakesItsWorkAlong) {
 }
 
 }  // namespace
-}  // namespace hookd::store::sqlite
+}  // namespace hookd::store::common

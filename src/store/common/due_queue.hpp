@@ -17,8 +17,15 @@
 // Claims are leases, as in the shared store: a claimed delivery is held until its
 // outcome is recorded, or until `lease_until`, after which a claim may hand it out again.
 //
+// Used by both stores: the embedded store keeps every pending delivery here; on the shared
+// store each node keeps the pending deliveries of the partitions it owns (their webhooks
+// carry the partition, so a partition handed over is dropped in one call), and adds are
+// idempotent there, because the same delivery can be announced twice (its own ingest and a
+// reload after a missed notification).
+//
 // Not thread-safe: the store serialises access. Memory: about 16 bytes per pending
-// delivery (plus the order key for entity-ordered webhooks).
+// delivery (plus the order key for entity-ordered webhooks, plus ~40 bytes with
+// idempotent adds).
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -32,7 +39,7 @@
 #include "core/domain.hpp"
 #include "core/time.hpp"
 
-namespace hookd::store::sqlite {
+namespace hookd::store::common {
 
 class DueQueue final {
 public:
@@ -41,7 +48,11 @@ public:
         std::string webhook;
         TimeMs due = 0;
         std::optional<std::string> order_key;
+        int part = 0;  //!< the webhook's partition (shared store); 0 on the embedded store
     };
+
+    //! `idempotent_adds`: Add ignores a delivery it already queues or holds (costs a set).
+    explicit DueQueue(bool idempotent_adds = false) : idempotent_(idempotent_adds) {}
 
     //! A pending delivery that is not claimed (new, or loaded at start).
     void Add(Entry e);
@@ -62,6 +73,11 @@ public:
     void SetEnabled(const std::string& webhook, bool enabled);
     //! The webhook is gone with its pending deliveries.
     void RemoveWebhook(const std::string& webhook);
+    //! Forgets every webhook of partition `part` (handed over or lost): nothing of it is
+    //! claimed again, and its claims still out are forgotten when they finish.
+    void RemovePartition(int part);
+    //! Whether the delivery is queued or held (idempotent mode only; false otherwise).
+    [[nodiscard]] bool Contains(std::int64_t seq) const { return members_.contains(seq) || held_.contains(seq); }
 
     //! The earliest due time among queued deliveries of enabled webhooks.
     [[nodiscard]] std::optional<TimeMs> NextDue() const;
@@ -75,6 +91,7 @@ private:
     };
     struct Hook {
         std::string id;
+        int part = 0;
         std::vector<Item> heap;  // min-heap by (due, seq)
         std::unordered_map<std::string, std::deque<Item>> chains;  // order key → pending, head first
         std::unordered_map<std::int64_t, std::string> heads;        // chain heads (queued or held) → key
@@ -86,7 +103,8 @@ private:
         TimeMs until = 0;
     };
 
-    Hook& HookFor(const std::string& webhook);
+    Hook& HookFor(const std::string& webhook, int part);
+    void Forget(Hook& h);
     void Push(Hook& h, Item item);
     Item Pop(Hook& h);
     //! Advances the chain after its head `seq` reached a final state.
@@ -98,7 +116,9 @@ private:
     std::unordered_map<std::int64_t, Lease> held_;
     std::unordered_set<std::string> disabled_;
     std::size_t queued_ = 0;     // items in heaps
+    bool idempotent_ = false;
+    std::unordered_set<std::int64_t> members_;  // idempotent mode: queued (heap or chain), not held
     TimeMs earliest_lease_ = INT64_MAX;
 };
 
-}  // namespace hookd::store::sqlite
+}  // namespace hookd::store::common

@@ -1,8 +1,8 @@
-#include "store/sqlite/due_queue.hpp"
+#include "store/common/due_queue.hpp"
 
 #include <algorithm>
 
-namespace hookd::store::sqlite {
+namespace hookd::store::common {
 namespace {
 
 // std::push_heap builds a max-heap; "later first" as the order makes it a min-heap.
@@ -10,11 +10,12 @@ constexpr auto kLater = [](const auto& a, const auto& b) { return a.due != b.due
 
 }  // namespace
 
-DueQueue::Hook& DueQueue::HookFor(const std::string& webhook) {
+DueQueue::Hook& DueQueue::HookFor(const std::string& webhook, int part) {
     auto& slot = hooks_[webhook];
     if (!slot) {
         slot = std::make_unique<Hook>();
         slot->id = webhook;
+        slot->part = part;
     }
     return *slot;
 }
@@ -38,7 +39,11 @@ DueQueue::Item DueQueue::Pop(Hook& h) {
 }
 
 void DueQueue::Add(Entry e) {
-    Hook& h = HookFor(e.webhook);
+    if (idempotent_) {
+        if (Contains(e.seq)) return;
+        members_.insert(e.seq);
+    }
+    Hook& h = HookFor(e.webhook, e.part);
     const Item item{e.due, e.seq};
     if (!e.order_key) {
         Push(h, item);
@@ -77,16 +82,20 @@ std::vector<std::int64_t> DueQueue::Requeue(std::vector<Entry> entries) {
         auto& heap = it->second->heap;
         const auto before = heap.size();
         std::erase_if(heap, [&](const Item& x) { return seqs.contains(x.seq); });
+        if (idempotent_) {
+            for (auto seq : seqs) members_.erase(seq);
+        }
         queued_ -= before - heap.size();
         std::make_heap(heap.begin(), heap.end(), kLater);
     }
     for (auto& e : todo) {
         if (e.order_key) {
-            Hook& h = HookFor(e.webhook);
+            Hook& h = HookFor(e.webhook, e.part);
             if (auto c = h.chains.find(*e.order_key); c != h.chains.end()) {
                 auto item = std::find_if(c->second.begin(), c->second.end(),
                                          [&](const Item& x) { return x.seq == e.seq; });
                 if (item != c->second.end()) {
+                    if (idempotent_) members_.insert(e.seq);
                     item->due = e.due;
                     if (item == c->second.begin()) Push(h, *item);
                     continue;
@@ -105,7 +114,7 @@ std::vector<std::int64_t> DueQueue::Claim(TimeMs now, DurationMs lease_ms, int l
     std::unordered_set<std::string_view> skipped;
     for (const auto& id : skip) skipped.insert(id.str());
     const auto eligible = [&](const std::string& webhook) {
-        return !disabled_.contains(webhook) && !skipped.contains(webhook);
+        return !disabled_.contains(webhook) && !skipped.contains(webhook) && hooks_.contains(webhook);
     };
     // Leases that ran out are handed out again (their holder is gone or stuck).
     if (now >= earliest_lease_) {
@@ -135,6 +144,7 @@ std::vector<std::int64_t> DueQueue::Claim(TimeMs now, DurationMs lease_ms, int l
         for (std::size_t i = 0; i < due.size() && static_cast<int>(out.size()) < limit;) {
             Hook& h = *due[i];
             const Item item = Pop(h);
+            if (idempotent_) members_.erase(item.seq);
             Lease lease{h.id, std::nullopt, until};
             if (auto k = h.heads.find(item.seq); k != h.heads.end()) lease.order_key = k->second;
             held_.insert_or_assign(item.seq, std::move(lease));
@@ -178,6 +188,7 @@ void DueQueue::Finish(std::int64_t seq, std::optional<TimeMs> due) {
     if (it == hooks_.end()) return;  // deleted meanwhile: its deliveries were cancelled
     Hook& h = *it->second;
     if (due) {
+        if (idempotent_) members_.insert(seq);
         Push(h, Item{*due, seq});  // still the head of its chain, if it has one
     } else if (lease.order_key) {
         AdvanceChain(h, *lease.order_key, seq);
@@ -187,7 +198,10 @@ void DueQueue::Finish(std::int64_t seq, std::optional<TimeMs> due) {
 std::int64_t DueQueue::ReleaseAll(TimeMs now) {
     const auto n = static_cast<std::int64_t>(held_.size());
     for (auto& [seq, lease] : held_) {
-        if (auto it = hooks_.find(lease.webhook); it != hooks_.end()) Push(*it->second, Item{now, seq});
+        if (auto it = hooks_.find(lease.webhook); it != hooks_.end()) {
+            if (idempotent_) members_.insert(seq);
+            Push(*it->second, Item{now, seq});
+        }
     }
     held_.clear();
     earliest_lease_ = INT64_MAX;
@@ -202,14 +216,36 @@ void DueQueue::SetEnabled(const std::string& webhook, bool enabled) {
     }
 }
 
+void DueQueue::Forget(Hook& h) {
+    if (idempotent_) {
+        for (const Item& x : h.heap) members_.erase(x.seq);
+        for (const auto& chain : h.chains) {
+            for (const Item& x : chain.second) members_.erase(x.seq);
+        }
+    }
+    queued_ -= h.heap.size();
+    std::erase(active_, &h);
+}
+
 void DueQueue::RemoveWebhook(const std::string& webhook) {
     disabled_.erase(webhook);
     auto it = hooks_.find(webhook);
     if (it == hooks_.end()) return;
-    Hook* h = it->second.get();
-    queued_ -= h->heap.size();
-    std::erase(active_, h);
+    Forget(*it->second);
     hooks_.erase(it);
+}
+
+void DueQueue::RemovePartition(int part) {
+    for (auto it = hooks_.begin(); it != hooks_.end();) {
+        if (it->second->part != part) {
+            ++it;
+            continue;
+        }
+        disabled_.erase(it->first);
+        Forget(*it->second);
+        it = hooks_.erase(it);
+    }
+    if (cursor_ >= active_.size()) cursor_ = 0;
 }
 
 std::optional<TimeMs> DueQueue::NextDue() const {
@@ -221,4 +257,4 @@ std::optional<TimeMs> DueQueue::NextDue() const {
     return next;
 }
 
-}  // namespace hookd::store::sqlite
+}  // namespace hookd::store::common
