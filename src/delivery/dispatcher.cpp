@@ -377,6 +377,23 @@ void Dispatcher::Impl::StartReady(TimeMs now) {
             hs.queued = false;
             continue;
         }
+        // Claims whose partition is no longer ours (session lost, handed over) are dropped
+        // first, all at once: the new owner sends them, and nothing of them is recorded
+        // from here. (Left for the one-per-pass start below, a few hundred of them would
+        // keep the buffer full, and claims stopped, for minutes.)
+        while (!hs.ready.empty() && !store.MayStart(hs.ready.front())) {
+            held.erase(hs.ready.front().seq);
+            hs.ready.pop_front();
+            --buffered;
+            if (hs.skipped) {
+                hs.skipped = false;
+                next_claim_at = now;
+            }
+        }
+        if (hs.ready.empty()) {
+            hs.queued = false;
+            continue;
+        }
         // Start as many as this webhook's limits allow, but at most one per pass per
         // webhook while others wait, so the order is fair.
         bool started = false;

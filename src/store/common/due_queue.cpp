@@ -236,15 +236,20 @@ void DueQueue::RemoveWebhook(const std::string& webhook) {
 }
 
 void DueQueue::RemovePartition(int part) {
+    std::unordered_set<std::string> gone;
     for (auto it = hooks_.begin(); it != hooks_.end();) {
         if (it->second->part != part) {
             ++it;
             continue;
         }
+        gone.insert(it->first);
         disabled_.erase(it->first);
         Forget(*it->second);
         it = hooks_.erase(it);
     }
+    // Its claims still out are forgotten too: should the partition come back, a reload
+    // must be able to queue them again (their outcomes are fenced off meanwhile).
+    std::erase_if(held_, [&](const auto& kv) { return gone.contains(kv.second.webhook); });
     if (cursor_ >= active_.size()) cursor_ = 0;
 }
 

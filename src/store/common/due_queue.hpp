@@ -73,8 +73,9 @@ public:
     void SetEnabled(const std::string& webhook, bool enabled);
     //! The webhook is gone with its pending deliveries.
     void RemoveWebhook(const std::string& webhook);
-    //! Forgets every webhook of partition `part` (handed over or lost): nothing of it is
-    //! claimed again, and its claims still out are forgotten when they finish.
+    //! Forgets every webhook of partition `part` (handed over or lost) with its queued and
+    //! claimed deliveries: nothing of it is claimed again, the outcomes of its claims still
+    //! out change nothing here, and a reload can queue them all again.
     void RemovePartition(int part);
     //! Whether the delivery is queued or held (idempotent mode only; false otherwise).
     [[nodiscard]] bool Contains(std::int64_t seq) const { return members_.contains(seq) || held_.contains(seq); }

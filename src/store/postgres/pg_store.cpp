@@ -360,7 +360,7 @@ public:
             static_cast<int>(w.method), w.send_everything, JoinList(w.entities), w.description,
             static_cast<int>(w.ordering), w.timeout_ms, w.enabled, w.max_in_flight, w.rate_limit_per_second,
             w.disabled_reason, w.disabled_at, w.updated_at, w.id.str(), w.site, w.version);
-        if (!r) return Fail(r.error());
+        if (!r) return Unsure(r.error());
         if (r->Rows() > 0) {
             Announce(Notice{'e', sender_, {static_cast<int>(RowRef(*r, 0).Int(0))}, 0, 0, w.id.str()});
             return {};
@@ -387,6 +387,7 @@ public:
             return {};
         });
         if (r) Announce(Notice{'x', sender_, {part}, 0, 0, id.str()});
+        if (!r && r.error().code == ErrorCode::kUnavailable) reload_.store(true);
         return r;
     }
 
@@ -395,7 +396,7 @@ public:
             "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, updated_at = $2, "
             "version = version + 1 WHERE id = $3 AND enabled = 1 RETURNING part",
             reason, now, id.str());
-        if (!r) return Fail(r.error());
+        if (!r) return Unsure(r.error());
         if (r->Rows() > 0) Announce(Notice{'e', sender_, {static_cast<int>(RowRef(*r, 0).Int(0))}, 0, 0, id.str()});
         return {};
     }
@@ -514,7 +515,7 @@ public:
         auto r = Q("UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
                    "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part",
                    now, id.str(), site);
-        if (!r) return Fail(r.error());
+        if (!r) return Unsure(r.error());
         if (r->Rows() > 0) {
             Announce(Notice{'s', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, RowRef(*r, 0).Text(0)});
         }
@@ -533,7 +534,7 @@ public:
             "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
             "RETURNING part) SELECT count(*), min(part) FROM u",
             now, webhook.str(), site, state, f.since, f.until);
-        if (!r) return Fail(r.error());
+        if (!r) return Unsure(r.error());
         const std::int64_t n = RowRef(*r, 0).Int(0);
         if (n > 0) Announce(Notice{'r', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, webhook.str()});
         return n;
@@ -878,6 +879,13 @@ private:
         WakeSubscriber();
     }
 
+    // A change whose statement failed may have been committed all the same (a lost
+    // answer), unannounced: reload what this node serves.
+    tl::unexpected<Error> Unsure(Error e) {
+        if (e.code == ErrorCode::kUnavailable) reload_.store(true);
+        return Fail(std::move(e));
+    }
+
     void Stopped(const std::vector<int>& parts) {
         std::lock_guard lock(qmu_);
         for (int p : parts) queue_.RemovePartition(p);
@@ -888,6 +896,7 @@ private:
         auto off = Q("SELECT id, part FROM webhooks WHERE part = ANY($1::int[]) AND enabled = 0", IntArray(parts));
         if (!off) return Fail(off.error());
         // A partition at a time: a large backlog never comes back as one result.
+        std::size_t loaded = 0;
         for (int p : parts) {
             auto r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries "
                        "WHERE part = $1 AND state = 0 AND test = 0 AND next_at IS NOT NULL ORDER BY seq",
@@ -899,6 +908,11 @@ private:
                 if (RowRef(*off, i).Int(1) == p) queue_.SetEnabled(RowRef(*off, i).Text(0), false);
             }
             for (int i = 0; i < r->Rows(); ++i) queue_.Add(ReadEntry(RowRef(*r, i)));
+            loaded += static_cast<std::size_t>(r->Rows());
+        }
+        if (loaded > 0) {
+            spdlog::info("queue: {} pending deliveries of {} partitions loaded ({} queued, {} in flight)", loaded,
+                         parts.size(), queue_.queued(), queue_.held());
         }
         return {};
     }
@@ -970,89 +984,15 @@ private:
         return true;
     }
 
-    // One job inside the group transaction on connection `c`.
-    Result<IngestResult> IngestOne(Conn& c, IngestJob& job) {
-        IngestResult res;
-        if (job.key) {
-            auto k = QOn(c, "SELECT ids FROM idempotency WHERE site = $1 AND key = $2", *job.site, *job.key);
-            if (!k) return Fail(k.error());
-            if (k->Rows() > 0) {
-                for (auto& id : SplitList(RowRef(*k, 0).Text(0))) res.ids.emplace_back(std::move(id));
-                res.replayed = true;
-                return res;
-            }
-        }
-        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering, part FROM webhooks "
-                            "WHERE site = $1 AND enabled = 1", *job.site);
-        if (!hooks) return Fail(hooks.error());
-        std::vector<MatchInfo> matchers;
-        std::vector<std::string> hook_parts;
-        for (int i = 0; i < hooks->Rows(); ++i) {
-            matchers.push_back(ReadMatchInfo(RowRef(*hooks, i)));
-            hook_parts.push_back(RowRef(*hooks, i).Text(5));
-        }
-
-        std::vector<Param> ev_id, ev_type, ev_entity, ev_eid, ev_num;
-        std::vector<Param> d_id, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part;
-        for (ChangeEvent& e : *job.events) {
-            e.id = NewTypedId<EventId>(kEventPrefix);
-            e.created_at = job.now;
-            res.ids.push_back(e.id);
-            ev_id.push_back(e.id.str());
-            ev_type.push_back(std::to_string(static_cast<int>(e.type)));
-            ev_entity.push_back(e.entity);
-            ev_eid.push_back(e.entity_id.text);
-            ev_num.push_back(e.entity_id.is_number ? "1" : "0");
-            for (std::size_t h = 0; h < matchers.size(); ++h) {
-                const MatchInfo& m = matchers[h];
-                if (!m.Matches(e)) continue;
-                d_part.push_back(hook_parts[h]);
-                d_id.push_back(NewId(kDeliveryPrefix));
-                d_hook.push_back(m.id.str());
-                d_event.push_back(e.id.str());
-                d_type.push_back(ev_type.back());
-                d_entity.push_back(e.entity);
-                d_eid.push_back(e.entity_id.text);
-                d_num.push_back(ev_num.back());
-                d_order.push_back(m.OrderKey(e));
-            }
-        }
-        auto ev = QOn(c,
-                      "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
-                      "SELECT u.id, $1, u.ev, u.en, u.eid, u.num, $2 FROM unnest($3::text[], $4::int[], $5::text[], "
-                      "$6::text[], $7::int[]) AS u(id, ev, en, eid, num)",
-                      *job.site, job.now, ArrayLiteral(ev_id), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
-                      ArrayLiteral(ev_eid), ArrayLiteral(ev_num));
-        if (!ev) return Fail(ev.error());
-        if (!d_id.empty()) {
-            auto d = QOn(c,
-                         "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
-                         "state, next_at, order_key, created_at, updated_at, part) "
-                         "SELECT u.id, $1, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, $2, u.ord, $2, $2, u.part "
-                         "FROM unnest($3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::int[], "
-                         "$10::text[], $11::int[]) WITH ORDINALITY AS u(id, hook, evt, ev, en, eid, num, ord, part, n) "
-                         "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part",
-                         *job.site, job.now, ArrayLiteral(d_id), ArrayLiteral(d_hook), ArrayLiteral(d_event),
-                         ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
-                         ArrayLiteral(d_order), ArrayLiteral(d_part));
-            if (!d) return Fail(d.error());
-            for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
-        }
-        res.deliveries = d_id.size();
-        if (job.key) {
-            std::vector<std::string> ids;
-            for (const auto& id : res.ids) ids.push_back(id.str());
-            auto k = QOn(c, "INSERT INTO idempotency(site, key, ids, created_at) VALUES ($1,$2,$3,$4)", *job.site,
-                         *job.key, JoinList(ids), job.now);
-            if (!k) return Fail(k.error());
-        }
-        return res;
-    }
-
-    // One transaction for the whole group, one savepoint per job: a job that fails on its
-    // own (a duplicate idempotency key) is rolled back alone; anything that breaks the
-    // transaction — a lost session above all — fails every job, so no caller is told
-    // "committed" unless COMMIT itself was answered.
+    // The group transaction, set-based: a fixed number of statements whatever the number
+    // of jobs (the cost of a commit is round trips and the WAL flush, not rows):
+    //   1. the idempotency records of the keyed jobs, INSERT … ON CONFLICT DO NOTHING: a key
+    //      already recorded (or committed meanwhile by another node: the insert waits for
+    //      it) makes its job a replay, answered with the recorded ids;
+    //   2. the enabled webhooks of the batch's sites; 3. every event; 4. every delivery;
+    //   5. one NOTIFY for the owners (the seq range written and its partitions).
+    // Anything that fails fails every job of the group, and no caller is told "committed"
+    // unless COMMIT itself was answered.
     void CommitIngest(std::vector<IngestJob*>& batch) {
         auto fail_all = [&](const Error& e) {
             for (auto* j : batch) j->result = Fail(e);
@@ -1065,40 +1005,174 @@ private:
             c.Rollback();
             fail_all(e);
         };
-        job_added_.clear();
+        // Ids first: the idempotency record names them.
         for (auto* j : batch) {
-            if (auto sp = c.Simple("SAVEPOINT job"); !sp) return abort(sp.error());
-            const std::size_t mark = job_added_.size();
-            j->result = IngestOne(c, *j);
-            if (!j->result) {
-                job_added_.resize(mark);
-                if (j->result.error().code == ErrorCode::kUnavailable) return abort(j->result.error());
-                if (auto rb = c.Simple("ROLLBACK TO SAVEPOINT job"); !rb) return abort(rb.error());
+            IngestResult res;
+            for (ChangeEvent& ev : *j->events) {
+                ev.id = NewTypedId<EventId>(kEventPrefix);
+                ev.created_at = j->now;
+                res.ids.push_back(ev.id);
             }
-            if (auto rel = c.Simple("RELEASE SAVEPOINT job"); !rel) return abort(rel.error());
+            j->result = std::move(res);
+        }
+        if (auto r = ClaimKeys(c, batch); !r) return abort(r.error());
+
+        std::vector<Param> sites;
+        for (auto* j : batch) {
+            if (!j->result->replayed) sites.push_back(*j->site);
+        }
+        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
+                            "WHERE site = ANY($1::text[]) AND enabled = 1",
+                         ArrayLiteral(sites));
+        if (!hooks) return abort(hooks.error());
+        std::unordered_map<std::string, std::vector<std::pair<MatchInfo, std::string>>> by_site;
+        for (int i = 0; i < hooks->Rows(); ++i) {
+            RowRef row(*hooks, i);
+            by_site[row.Text(6)].emplace_back(ReadMatchInfo(row), row.Text(5));
+        }
+
+        std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at;
+        std::vector<Param> d_id, d_site, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part, d_at;
+        for (auto* j : batch) {
+            if (j->result->replayed) continue;
+            const auto found = by_site.find(*j->site);
+            const std::string at = std::to_string(j->now);
+            for (const ChangeEvent& e : *j->events) {
+                ev_id.push_back(e.id.str());
+                ev_site.push_back(*j->site);
+                ev_type.push_back(std::to_string(static_cast<int>(e.type)));
+                ev_entity.push_back(e.entity);
+                ev_eid.push_back(e.entity_id.text);
+                ev_num.push_back(e.entity_id.is_number ? "1" : "0");
+                ev_at.push_back(at);
+                if (found == by_site.end()) continue;
+                for (const auto& [m, part] : found->second) {
+                    if (!m.Matches(e)) continue;
+                    d_id.push_back(NewId(kDeliveryPrefix));
+                    d_site.push_back(*j->site);
+                    d_hook.push_back(m.id.str());
+                    d_event.push_back(e.id.str());
+                    d_type.push_back(ev_type.back());
+                    d_entity.push_back(e.entity);
+                    d_eid.push_back(e.entity_id.text);
+                    d_num.push_back(ev_num.back());
+                    d_order.push_back(m.OrderKey(e));
+                    d_part.push_back(part);
+                    d_at.push_back(at);
+                    ++j->result->deliveries;
+                }
+            }
+        }
+        if (!ev_id.empty()) {
+            auto ev = QOn(c,
+                          "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
+                          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
+                          "$7::bigint[])",
+                          ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
+                          ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at));
+            if (!ev) return abort(ev.error());
+        }
+        job_added_.clear();
+        if (!d_id.empty()) {
+            auto d = QOn(c,
+                         "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
+                         "state, next_at, order_key, created_at, updated_at, part) "
+                         "SELECT u.id, u.site, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, u.at, u.ord, u.at, u.at, u.part "
+                         "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], "
+                         "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
+                         "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
+                         "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part",
+                         ArrayLiteral(d_id), ArrayLiteral(d_site), ArrayLiteral(d_hook), ArrayLiteral(d_event),
+                         ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
+                         ArrayLiteral(d_order), ArrayLiteral(d_part), ArrayLiteral(d_at));
+            if (!d) return abort(d.error());
+            for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
         }
         // The owners of the partitions that got work look at exactly this transaction's
         // rows: [lo, hi] holds all of them, and every one is committed when the notice
         // arrives (NOTIFY is delivered on commit). Rows of other transactions in the range
         // come with their own notices; adding one twice is harmless.
-        Notice notice{'n', sender_, {}, INT64_MAX, 0, {}};
-        std::set<int> parts;
-        for (const auto& e : job_added_) {
-            notice.lo = std::min(notice.lo, e.seq);
-            notice.hi = std::max(notice.hi, e.seq);
-            parts.insert(e.part);
-        }
-        notice.parts.assign(parts.begin(), parts.end());
         if (!job_added_.empty()) {
+            Notice notice{'n', sender_, {}, INT64_MAX, 0, {}};
+            std::set<int> parts;
+            for (const auto& e : job_added_) {
+                notice.lo = std::min(notice.lo, e.seq);
+                notice.hi = std::max(notice.hi, e.seq);
+                parts.insert(e.part);
+            }
+            notice.parts.assign(parts.begin(), parts.end());
             if (auto n = c.Exec("SELECT pg_notify('hookd_work', $1)", {P(Payload(notice))}); !n) {
                 return abort(n.error());
             }
         }
-        if (auto cm = c.Commit(); !cm) return fail_all(cm.error());
+        if (auto cm = c.Commit(); !cm) {
+            // Committed or not, nobody knows (the answer was lost): the notice, if it went
+            // out, is this node's own and skipped, so reload what this node serves.
+            if (!job_added_.empty()) reload_.store(true);
+            return fail_all(cm.error());
+        }
         std::lock_guard lock(qmu_);
         for (auto& e : job_added_) {
             if (ownership_.Serves(e.part)) queue_.Add(std::move(e));
         }
+    }
+
+    // Step 1 of CommitIngest: records the keys of the keyed jobs; a job whose key was
+    // recorded before (or twice in this batch) becomes a replay of the first one's ids.
+    Status ClaimKeys(Conn& c, std::vector<IngestJob*>& batch) {
+        std::vector<Param> k_site, k_key, k_ids, k_at;
+        std::map<std::pair<std::string, std::string>, IngestJob*> first;
+        for (auto* j : batch) {
+            if (!j->key) continue;
+            auto [it, fresh] = first.emplace(std::pair{*j->site, *j->key}, j);
+            if (!fresh) {  // the same key twice in one batch: the second replays the first
+                j->result->ids = it->second->result->ids;
+                j->result->replayed = true;
+                continue;
+            }
+            std::vector<std::string> ids;
+            for (const auto& id : j->result->ids) ids.push_back(id.str());
+            k_site.push_back(*j->site);
+            k_key.push_back(*j->key);
+            k_ids.push_back(JoinList(ids));
+            k_at.push_back(std::to_string(j->now));
+        }
+        if (k_key.empty()) return {};
+        auto ins = QOn(c,
+                       "INSERT INTO idempotency(site, key, ids, created_at) "
+                       "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+                       "ON CONFLICT DO NOTHING RETURNING site, key",
+                       ArrayLiteral(k_site), ArrayLiteral(k_key), ArrayLiteral(k_ids), ArrayLiteral(k_at));
+        if (!ins) return Fail(ins.error());
+        if (ins->Rows() == static_cast<int>(k_key.size())) return {};
+        std::set<std::pair<std::string, std::string>> recorded;
+        for (int i = 0; i < ins->Rows(); ++i) recorded.emplace(RowRef(*ins, i).Text(0), RowRef(*ins, i).Text(1));
+        std::vector<Param> seen_site, seen_key;
+        for (const auto& [sk, j] : first) {
+            if (!recorded.contains(sk)) {
+                seen_site.push_back(sk.first);
+                seen_key.push_back(sk.second);
+            }
+        }
+        auto old = QOn(c,
+                       "SELECT i.site, i.key, i.ids FROM idempotency i JOIN unnest($1::text[], $2::text[]) AS u(site, key) "
+                       "ON i.site = u.site AND i.key = u.key",
+                       ArrayLiteral(seen_site), ArrayLiteral(seen_key));
+        if (!old) return Fail(old.error());
+        for (int i = 0; i < old->Rows(); ++i) {
+            RowRef row(*old, i);
+            IngestJob* j = first.at({row.Text(0), row.Text(1)});
+            j->result->ids.clear();
+            for (auto& id : SplitList(row.Text(2))) j->result->ids.emplace_back(std::move(id));
+            j->result->replayed = true;
+        }
+        // Jobs replaying another job of this batch copy its ids after the fact.
+        for (auto* j : batch) {
+            if (!j->key || !j->result->replayed) continue;
+            IngestJob* f = first.at({*j->site, *j->key});
+            if (f != j) j->result->ids = f->result->ids;
+        }
+        return {};
     }
 
     // LISTEN on a dedicated connection; reconnects after a failure. Notices sent while it
