@@ -40,7 +40,10 @@ class PsqlError(Exception):
 class Psql:
     """One long-lived psql session: query() sends SQL and returns the rows (lists of str)."""
 
-    def __init__(self, url: str, app: str = "hookd-bench-meter"):
+    MARK = "/* hookd-bench */ "  # on the harness's statements in a database under test: not counted
+
+    def __init__(self, url: str, app: str = "hookd-bench-meter", mark: bool = False):
+        self.mark = mark
         env = dict(os.environ, PGAPPNAME=app)
         self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-P", "pager=off",
                                       "-v", "ON_ERROR_STOP=0", url],
@@ -52,7 +55,8 @@ class Psql:
 
     def send(self, sql: str):
         """Sends SQL without waiting for its answer (read it with wait())."""
-        self.proc.stdin.write((sql.rstrip().rstrip(";") + ";\n\\echo " + _END + "\n").encode())
+        sql = (self.MARK if self.mark else "") + sql.rstrip().rstrip(";")
+        self.proc.stdin.write((sql + ";\n\\echo " + _END + "\n").encode())
         self.proc.stdin.flush()
 
     def wait(self, timeout: float = 60.0) -> list:
@@ -217,7 +221,7 @@ class PgMeter:
                 "SELECT s.queryid, s.calls, s.total_exec_time, s.rows, "
                 "regexp_replace(left(s.query, 160), '\\s+', ' ', 'g') "
                 "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                f"WHERE d.datname IN ({self._db_list()}) AND s.toplevel")
+                f"WHERE d.datname IN ({self._db_list()}) AND s.toplevel AND s.query NOT LIKE '/* hookd-bench */%'")
             c["stmts"] = {r[0]: (int(r[1]), float(r[2]), int(r[3]), r[4]) for r in rows if len(r) >= 5}
         return c
 
@@ -259,7 +263,9 @@ class PgMeter:
     def add_db(self, name: str):
         self.dbs.add(name)
 
-    def stop(self, deliveries: int) -> dict:
+    def stop(self, deliveries: int, active_seconds: float | None = None) -> dict:
+        """Closes the window. `active_seconds`: the part of it in which hookd was busy (for
+        "cores busy"; default the whole window)."""
         self.stop_flag.set()
         if self.thread:
             self.thread.join(5)
@@ -304,7 +310,7 @@ class PgMeter:
                 "pgCpuExitedUnattributed": round(max(0.0, exited - exited_sampled), 3),
                 "pgCpuSecondsPer1000": per(total, 1000),
                 "pgBackendCpuSecondsPer1000": per(backends, 1000),
-                "pgCoresBusy": round(total / secs, 3) if secs > 0 else None,
+                "pgCoresBusy": round(total / (active_seconds or secs), 3) if (active_seconds or secs) > 0 else None,
                 "pgBackendsSeen": sum(1 for k, _, _ in (v for _, v in items) if k == "backend"),
             })
             if out["pgCpuSecondsPer1000"]:
@@ -347,8 +353,10 @@ class PgServer:
             self.statements = False
         self.pinned = None
 
-    def meter(self, dbs) -> PgMeter:
-        return PgMeter(self.psql, dbs, self.postmaster, self.statements).start()
+    def meter(self, dbs, skip=()) -> PgMeter:
+        m = PgMeter(self.psql, dbs, self.postmaster, self.statements)
+        m.skip.update(skip)
+        return m.start()
 
     def pin(self, cpus: set) -> int:
         if not self.postmaster:
