@@ -1362,6 +1362,30 @@ def pg_rows(ctx: Context) -> list:
     return out
 
 
+def sizing_lines(ctx: Context, meta: dict) -> list:
+    """The sizing model's inputs from the throughput scenario (docs/postgresql.md, "Sizing PostgreSQL"),
+    and with --pg-cores its check: the prediction from an unpinned run's cost against this run."""
+    tp = ctx.results.get("throughput") or {}
+    pg = tp.get("pg") or {}
+    if not pg.get("deliveriesPerPgCoreSecond"):
+        return []
+    out = [f"Sizing: at {fmt(pg['pgCpuSecondsPer1000'], digits=4)} PostgreSQL CPU s per 1000 deliveries, one "
+           f"PostgreSQL core sustains ≈ {fmt(pg['deliveriesPerPgCoreSecond'])} deliveries/s (throughput scenario, "
+           f"{fmt(pg.get('pgCoresBusy'), digits=2)} PostgreSQL cores busy at {fmt(tp.get('deliveriesPerSecond'))}/s)."]
+    k = (meta.get("postgres") or {}).get("pgCores")
+    model = meta.get("model")
+    if k and model:
+        pred = k * model["deliveriesPerPgCoreSecond"]
+        out.append(f"Model check: PostgreSQL pinned to {k} core(s). Model from {model['source']} "
+                   f"({fmt(model['pgCpuSecondsPer1000'], digits=4)} CPU s/1000 → {fmt(model['deliveriesPerPgCoreSecond'])}"
+                   f"/s per core): predicted ≤ {fmt(float(pred))} deliveries/s if PostgreSQL's CPU is the limit "
+                   f"(and ≤ the unpinned run's {fmt(model['deliveriesPerSecond'])}/s); measured "
+                   f"{fmt(tp.get('deliveriesPerSecond'))}/s = {fmt(ratio(tp.get('deliveriesPerSecond'), min(pred, model['deliveriesPerSecond'])))}"
+                   f" of the prediction, PostgreSQL {fmt(pg.get('pgCoresBusy'), digits=2)} of {k} core(s) busy.")
+    out.append("")
+    return out
+
+
 PG_HEAD = ("scenario", "deliveries", "PG CPU s/1000", "backends s/1000", "background s/1000", "PG cores busy",
            "deliveries per PG core-second", "WAL bytes/delivery", "statements/delivery", "transactions/delivery",
            "rows written/delivery")
@@ -1466,6 +1490,8 @@ def write_reports(ctx: Context, meta: dict, errors: list):
         for row in prow:
             md.append("| " + " | ".join(str(c) for c in row) + " |")
         md.append("")
+        for line in sizing_lines(ctx, meta):
+            md.append(line)
         top = ((ctx.results.get("throughput") or {}).get("pg") or {}).get("topStatements")
         if top:
             md.append("Statements of the throughput scenario, by execution time (pg_stat_statements):\n")
@@ -1524,6 +1550,8 @@ def write_reports(ctx: Context, meta: dict, errors: list):
         print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
     if prow:
         print()
+        for line in sizing_lines(ctx, meta):
+            print(line)
         print("PostgreSQL cost per delivery:")
         w2 = [max(len(str(r[i])) for r in prow + [PG_HEAD]) for i in range(len(PG_HEAD))]
         for r in [PG_HEAD] + prow:
@@ -1572,6 +1600,14 @@ def main() -> int:
     ap.add_argument("--tag", default=None,
                     help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' when only "
                          "the xmin scenario runs, 'pgKcore' with --pg-cores")
+    ap.add_argument("--throughput-events", type=int, default=None, metavar="N",
+                    help="events of the throughput scenario (default 100,000; 1,000 with --smoke): on PostgreSQL "
+                         "the cost per delivery depends on how many are pending")
+    ap.add_argument("--xmin-pending", type=int, default=None, metavar="N",
+                    help="xmin scenario: deliveries kept pending (default 20,000; 500 with --smoke)")
+    ap.add_argument("--model", default=None, metavar="JSON",
+                    help="with --pg-cores: the unpinned run whose PostgreSQL cost per delivery gives the model's "
+                         "prediction (default: latest-postgres.json in the results dir)")
     ap.add_argument("--retry-schedule", default="0s,1s,1s,1s,1s")
     ap.add_argument("--profile", action="store_true",
                     help="perf record -g hookd during the main scenarios; reports in the results dir")
@@ -1592,6 +1628,10 @@ def main() -> int:
               file=sys.stderr)
         return 2
     sizes = SMOKE if args.smoke else FULL
+    if args.throughput_events:
+        sizes = dataclasses.replace(sizes, throughput_events=args.throughput_events)
+    if args.xmin_pending:
+        sizes = dataclasses.replace(sizes, xmin_backlog=args.xmin_pending)
     if args.store == "postgres" and not args.smoke:
         # PostgreSQL delivers ~30x slower than the limit here: one run each keeps the whole
         # run near 15 minutes, and the VM's drift matters little at that distance.
@@ -1650,6 +1690,16 @@ def main() -> int:
     meta["machine"] = machine_info(ctx)
     meta["hookdBinary"] = {"path": os.path.abspath(args.hookd), "sha256": hookd_sha, "built": hookd_mtime}
     meta["loadAverageBefore"] = os.getloadavg()
+    if args.pg_cores:
+        src = args.model or os.path.join(results_dir, "latest-postgres.json")
+        try:
+            with open(src) as f:
+                t = json.load(f)["scenarios"]["throughput"]
+            meta["model"] = {"source": os.path.relpath(src, ROOT), "deliveriesPerSecond": t["deliveriesPerSecond"],
+                             "pgCpuSecondsPer1000": t["pg"]["pgCpuSecondsPer1000"],
+                             "deliveriesPerPgCoreSecond": t["pg"]["deliveriesPerPgCoreSecond"]}
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            ctx.log(f"(no model to check: {src}: {e})")
     if ctx.pg:
         meta["postgres"] = {"settings": ctx.pg.settings(), "statements": ctx.pg.statements,
                             "postmaster": ctx.pg.postmaster, "pgCores": args.pg_cores or None,
