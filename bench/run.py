@@ -867,6 +867,7 @@ def sc_backlog(ctx: Context):
             raise ScenarioError(f"backlog: queue depth {depth}, expected about {total}")
         reset_peak_rss(hk.pid)
         cpu1, sink_cpu1 = hk.cpu(), sink.cpu()
+        pgw = pg_window(ctx, hk)
         up_ns = now_ns()
         with Profiler(ctx, hk.pid, "backlog-drain"):
             sink.hang_all(False)
@@ -876,6 +877,7 @@ def sc_backlog(ctx: Context):
         drain_cpu = hk.cpu() - cpu1
         sink_cpu = sink.cpu() - sink_cpu1
         rss_drain = hk.peak_rss_mb()
+        pg = pg_close(ctx, pgw, drained, settle=1.0, active_seconds=drain_s)
         hk.alive()
     finally:
         hk.stop()
@@ -889,6 +891,8 @@ def sc_backlog(ctx: Context):
          "peakRssDrainMb": round(rss_drain, 1), "cpuSeconds": round(drain_cpu, 2),
          "cpuSecondsPer1000": round(drain_cpu * 1000 / max(1, drained), 4),
          "sinkCpuSecondsPer1000": round(sink_cpu * 1000 / max(1, drained), 4)}
+    if pg:
+        r["pg"] = pg
     r["peakRssMb"] = max(r["peakRssPendingMb"], r["peakRssDrainMb"])
     r["ratioToLimit"] = ratio(r["drainPerSecond"], ctx.limit["postRequestsPerSecond"])
     ctx.log(f"    drained in {drain_s:.1f} s: {r['drainPerSecond']:.0f} deliveries/s ({r['ratioToLimit']} of the "
@@ -1349,6 +1353,8 @@ def pg_rows(ctx: Context) -> list:
         add(f"throughput ({fmt(R['throughput']['events'])} events)", R["throughput"].get("pg"))
     if "latency" in R:
         add(f"latency ({R['latency']['offeredPerSecond']} ev/s)", R["latency"].get("pg"))
+    if "backlog" in R:
+        add(f"backlog drain ({fmt(R['backlog']['pending'])} pending)", R["backlog"].get("pg"))
     if "isolation" in R:
         add("isolation, 10 of 100 hang", R["isolation"]["hanging"].get("pg"))
         add("isolation control, 100 webhooks", R["isolation"]["control"].get("pg"))
