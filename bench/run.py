@@ -464,6 +464,7 @@ class Context:
     databases: int = 0
     pg: object = None    # pgmeter.PgServer: the meter session and the server's processes (store "postgres")
     pg_cores: int = 0    # PostgreSQL pinned to cores 0..K-1, everything else to the others (0: not pinned)
+    pg_analyze: bool = False  # ANALYZE hookd's database once a scenario's events are in
     tag: str = ""        # suffix of the results' file names
     xmin_hold: float = None  # xmin scenario: seconds the horizon is held (None: the size's default)
     sink: Sink = None
@@ -507,6 +508,18 @@ def pg_close(ctx: "Context", meter, deliveries: int, settle: float = 1.2, active
         return None
     ctx.log("    PostgreSQL: " + pg_summary(r))
     return r
+
+
+def pg_analyze(ctx: "Context", hk: Hookd):
+    """--pg-analyze: ANALYZE hookd's database once the events are in, as autovacuum would after its
+    next visit (a fresh database is otherwise planned with no statistics for up to a minute)."""
+    if not ctx.pg_analyze or not hk.pg_db:
+        return
+    t = time.monotonic()
+    r = subprocess.run(["psql", "-X", "-q", hk.pg_url, "-c", "ANALYZE"], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ScenarioError(f"ANALYZE failed: {r.stderr.strip()[:300]}")
+    ctx.log(f"    ANALYZE after ingest: {time.monotonic() - t:.2f} s")
 
 
 def pg_summary(r: dict) -> str:
@@ -600,6 +613,7 @@ def deliver_run(ctx: Context, name: str, hk: Hookd, events: int, deliveries: int
         ld = load(ctx, hk, events, batch, concurrency, first)
         if ld["accepted"] != events:
             raise ScenarioError(f"{name}: {ld['accepted']} of {events} events accepted")
+        pg_analyze(ctx, hk)
         st = sink.wait_answered(deliveries, timeout * ctx.sizes.wait_scale, name)
     delivered = min(st["answered"], deliveries)
     m = win(delivered)
@@ -1611,6 +1625,10 @@ def main() -> int:
                          "the cost per delivery depends on how many are pending")
     ap.add_argument("--xmin-pending", type=int, default=None, metavar="N",
                     help="xmin scenario: deliveries kept pending (default 20,000; 500 with --smoke)")
+    ap.add_argument("--pg-analyze", action="store_true",
+                    help="--store postgres: ANALYZE hookd's database once a delivery scenario's events are in "
+                         "(steady-state plans; without it a fresh database is planned with no statistics until "
+                         "autovacuum's first visit)")
     ap.add_argument("--model", default=None, metavar="JSON",
                     help="with --pg-cores: the unpinned run whose PostgreSQL cost per delivery gives the model's "
                          "prediction (default: latest-postgres.json in the results dir)")
@@ -1655,7 +1673,7 @@ def main() -> int:
                   results_dir=results_dir, sizes=sizes, smoke=args.smoke,
                   concurrency=args.concurrency, synchronous=args.synchronous, retry_schedule=args.retry_schedule,
                   profile=args.profile, store=args.store, pg_admin=args.pg, pg_cores=args.pg_cores,
-                  xmin_hold=args.xmin_hold)
+                  xmin_hold=args.xmin_hold, pg_analyze=args.pg_analyze)
     os.makedirs(results_dir, exist_ok=True)
     pg_dir = None
     selected = args.only or SCENARIOS
@@ -1691,7 +1709,7 @@ def main() -> int:
     started = time.time()
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "command": "python3 bench/run.py " + " ".join(sys.argv[1:]), "smoke": args.smoke,
-            "store": args.store, "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
+            "store": args.store, "pgAnalyze": args.pg_analyze, "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
             "scenarios": selected}
     meta["machine"] = machine_info(ctx)
     meta["hookdBinary"] = {"path": os.path.abspath(args.hookd), "sha256": hookd_sha, "built": hookd_mtime}
