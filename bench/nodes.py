@@ -16,7 +16,7 @@ cores 0..K-1 and the nodes, the sink and the publishers to the others.
 Results: a table on stdout and bench/results/nodes-latest[-pgKcore].{json,md}.
 Everything on 127.0.0.1; every wait is bounded.
 """
-import argparse, json, os, secrets, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, secrets, socket, subprocess, sys, tempfile, time, urllib.request
 
 import pgmeter
 
@@ -61,8 +61,12 @@ def round_(n, args, bindir, pg):
     url = args.pg.rsplit("/", 1)[0] + "/" + db
     key, op = secrets.token_hex(32), "op_" + secrets.token_hex(8)
     tmp = tempfile.mkdtemp(prefix="hookd-nodes-")
-    sink = subprocess.Popen([os.path.join(bindir, "hookd-sink"), "--port", "0"], stdout=subprocess.PIPE, text=True)
-    sink_port = int(sink.stdout.readline().strip().rsplit(":", 1)[1])
+    w = args.webhooks
+    sink = subprocess.Popen([os.path.join(bindir, "hookd-sink"), "--port", "0"] + (["--ports", str(w)] if w > 1 else []),
+                            stdout=subprocess.PIPE, text=True)
+    m = re.search(r"listening on [\d.]+:(\d+)(?: also ([\d,]+))?", sink.stdout.readline())
+    sink_port = int(m.group(1))
+    sink_ports = [sink_port] + [int(x) for x in (m.group(2) or "").split(",") if x]
     nodes, ports = [], []
     try:
         for i in range(n):
@@ -77,19 +81,21 @@ def round_(n, args, bindir, pg):
         call(f"{base}/v1/sites", "POST", op, {"id": "bench", "name": "bench"})
         admin = call(f"{base}/v1/sites/bench/tokens", "POST", op, {"role": "admin"})["token"]
         pub = call(f"{base}/v1/sites/bench/tokens", "POST", op, {"role": "publisher"})["token"]
-        call(f"{base}/v1/sites/bench/webhooks", "POST", admin,
-             {"payloadUrl": f"http://127.0.0.1:{sink_port}/hook", "secret": "s", "events": ["CREATE"],
-              "sendEverything": True, "maxInFlight": 64})
-        per = args.events // n
+        for i in range(w):  # a receiver port each (libcurl pools connections per host:port)
+            call(f"{base}/v1/sites/bench/webhooks", "POST", admin,
+                 {"payloadUrl": f"http://127.0.0.1:{sink_ports[i % len(sink_ports)]}/hook/{i}", "secret": "s",
+                  "events": ["CREATE"], "sendEverything": True, "maxInFlight": 64 if w == 1 else 8})
+        per = args.events // w // n  # every event goes to every webhook: events × webhooks deliveries
         meter = pg.meter([db]) if pg else None
         hookd_cpu0 = sum(cpu_of(p.pid) for p in nodes)
         t0 = time.time()
         loads = [subprocess.Popen([os.path.join(bindir, "hookd-load"), "--url", f"http://127.0.0.1:{ports[i]}/v1/sites/bench/events",
-                                   "--token", pub, "--events", str(per), "--batch", "500", "--concurrency", "2",
+                                   "--token", pub, "--events", str(per), "--batch", str(max(1, 500 // w)),
+                                   "--concurrency", "2",
                                    "--id-start", str(i * per + 1), "--max-seconds", "120"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
         for l in loads: l.wait(timeout=180)
-        total = per * n
+        total = per * n * w
         end = time.time() + 180
         got = 0
         while time.time() < end:
@@ -98,7 +104,7 @@ def round_(n, args, bindir, pg):
             time.sleep(0.05)
         took = time.time() - t0
         hookd_cpu = sum(cpu_of(p.pid) for p in nodes) - hookd_cpu0
-        r = {"nodes": n, "events": total, "delivered": got, "seconds": round(took, 2),
+        r = {"nodes": n, "webhooks": w, "events": per * n, "deliveries": total, "delivered": got, "seconds": round(took, 2),
              "deliveries_per_s": round(got / took), "hookdCpuSecondsPer1000": round(hookd_cpu * 1000 / max(1, got), 4)}
         if meter:
             time.sleep(1.0)  # backends publish their counters at most once a second
@@ -121,6 +127,10 @@ def main():
     ap.add_argument("--pg", default="", help="PostgreSQL admin URL (default: a throwaway cluster, scripts/pg.sh)")
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--nodes", default="1,2,3", help="node counts, one round each")
+    ap.add_argument("--webhooks", type=int, default=1,
+                    help="webhooks (each a receiver port; maxInFlight 64 for one, else 8), every event to each: "
+                         "--events is the number of deliveries. One webhook lives in one partition, so only "
+                         "several webhooks spread the work over the nodes")
     ap.add_argument("--pg-cores", type=int, default=0, metavar="K",
                     help="pin PostgreSQL to cores 0..K-1, the nodes and the tools to the others")
     ap.add_argument("--hookd", default=os.path.join(ROOT, "build", "hookd"))
@@ -154,12 +164,12 @@ def main():
             pg.close()
         if pg_dir:
             pgmeter.stop_cluster(ROOT, pg_dir)
-    head = ("nodes", "events", "delivered", "seconds", "deliveries/s", "hookd CPU s/1000", "PG CPU s/1000",
+    head = ("nodes", "webhooks", "deliveries", "delivered", "seconds", "deliveries/s", "hookd CPU s/1000", "PG CPU s/1000",
             "PG backends s/1000", "PG cores busy", "WAL bytes/delivery", "statements/delivery", "transactions/delivery")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         p = r.get("pg") or {}
-        lines.append("| " + " | ".join([str(r["nodes"]), fmt(r["events"]), fmt(r["delivered"]), str(r["seconds"]),
+        lines.append("| " + " | ".join([str(r["nodes"]), str(r["webhooks"]), fmt(r["deliveries"]), fmt(r["delivered"]), str(r["seconds"]),
                                         fmt(r["deliveries_per_s"]), fmt(r["hookdCpuSecondsPer1000"]),
                                         fmt(p.get("pgCpuSecondsPer1000")), fmt(p.get("pgBackendCpuSecondsPer1000")),
                                         fmt(p.get("pgCoresBusy"), 2), fmt(p.get("walBytesPerDelivery"), 0),
@@ -171,7 +181,8 @@ def main():
             "pgCpus": sorted(pg_cpus) or None, "postgres": settings,
             "cluster": "throwaway (scripts/pg.sh)" if pg_dir else "given (--pg)"}
     os.makedirs(args.results_dir, exist_ok=True)
-    stem = os.path.join(args.results_dir, "nodes-latest" + (f"-pg{args.pg_cores}core" if args.pg_cores else ""))
+    stem = os.path.join(args.results_dir, "nodes-latest" + (f"-{args.webhooks}webhooks" if args.webhooks > 1 else "")
+                        + (f"-pg{args.pg_cores}core" if args.pg_cores else ""))
     with open(stem + ".json", "w") as f:
         json.dump({"meta": meta, "rounds": rows}, f, indent=2)
         f.write("\n")
@@ -182,7 +193,7 @@ def main():
                 + (f", pinned to CPU {sorted(pg_cpus)} (nodes and tools on {sorted(other)})" if pg_cpus else "")
                 + "\n\n" + "\n".join(lines) + "\n")
     print(f"written: {os.path.relpath(stem, ROOT)}.json, .md")
-    return 0 if all(r["delivered"] >= r["events"] for r in rows) else 1
+    return 0 if all(r["delivered"] >= r["deliveries"] for r in rows) else 1
 
 
 if __name__ == "__main__":
