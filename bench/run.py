@@ -1011,13 +1011,13 @@ def table_health(db: "pgmeter.Psql", tuples: bool) -> dict:
     for row in db.query(
             "SELECT c.relname, pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid), "
             "s.n_live_tup, s.n_dead_tup, s.n_tup_upd, s.n_tup_hot_upd, s.autovacuum_count, s.vacuum_count, "
-            "coalesce(to_char(s.last_autovacuum, 'HH24:MI:SS'), '') "
+            "coalesce(to_char(s.last_autovacuum, 'HH24:MI:SS'), ''), s.autoanalyze_count + s.analyze_count "
             "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
             f"WHERE c.relname IN ({names})"):
         out[row[0]] = {"tableBytes": int(row[1]), "indexBytes": int(row[2]), "totalBytes": int(row[3]),
                        "liveTuples": int(row[4]), "deadTuples": int(row[5]), "updates": int(row[6]),
                        "hotUpdates": int(row[7]), "autovacuums": int(row[8]), "vacuums": int(row[9]),
-                       "lastAutovacuum": row[10] or None, "indexes": {}}
+                       "lastAutovacuum": row[10] or None, "analyzes": int(row[11]), "indexes": {}}
     for row in db.query(
             "SELECT t.relname, i.relname, pg_relation_size(i.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
@@ -1097,6 +1097,7 @@ def sc_xmin(ctx: Context):
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         time.sleep(warmup)
+        pg_analyze(ctx, hk)  # with --pg-analyze: the "before" phase on steady-state plans
         timeline = []
         phases = {}
         health = {}
