@@ -16,7 +16,7 @@ cores 0..K-1 and the nodes, the sink and the publishers to the others.
 Results: a table on stdout and bench/results/nodes-latest[-pgKcore].{json,md}.
 Everything on 127.0.0.1; every wait is bounded.
 """
-import argparse, json, os, re, secrets, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, secrets, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
 import pgmeter
 
@@ -116,6 +116,7 @@ def round_(n, args, bindir, pg):
             try: p.wait(timeout=15)
             except subprocess.TimeoutExpired: p.kill()
         sink.terminate()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def fmt(v, d=4):
