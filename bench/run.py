@@ -41,11 +41,13 @@ import traceback
 import urllib.parse
 from dataclasses import dataclass, field
 
+import pgmeter  # bench/pgmeter.py: what PostgreSQL pays per delivery (issue 13)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SINK_PORTS = 1000  # one receiver port per webhook in the fan-out and isolation scenarios
-SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro"]
+SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro", "xmin"]
 
 
 class ScenarioError(Exception):
@@ -71,6 +73,8 @@ class Sizes:
     getpost_events: int
     query_events: int
     wait_scale: float  # multiplies delivery time-outs
+    xmin_phases: tuple = (30, 120, 60)  # xmin scenario: seconds before / while / after the horizon is held
+    xmin_backlog: int = 20_000          # xmin scenario: pending deliveries the feeder keeps
     repeats: int = 1   # throughput and isolation runs: the median run is reported (this VM's speed drifts)
 
 
@@ -82,7 +86,7 @@ FULL = Sizes(raw_requests=50_000, raw_repeats=3, throughput_events=100_000, late
 SMOKE = Sizes(raw_requests=2000, raw_repeats=1, throughput_events=1000, latency_rate=200, latency_seconds=2,
               ingest=[(1, 300, 8), (100, 2000, 4), (1000, 5000, 2)], fanout_webhooks=20, fanout_rounds=2,
               isolation_webhooks=20, isolation_events=100, backlog_webhooks=10, backlog_events=100,
-              getpost_events=1000, query_events=500, wait_scale=0.5)
+              getpost_events=1000, query_events=500, wait_scale=0.5, xmin_phases=(2, 3, 2), xmin_backlog=500)
 
 
 # ---------------------------------------------------------------------------- /proc
@@ -246,8 +250,12 @@ class Hookd:
         env["HOOKD_OPERATOR_TOKEN"] = self.operator
         for k in ("HOOKD_LISTEN", "HOOKD_DB", "HOOKD_API_RATE_LIMIT", "HOOKD_RETRY_SCHEDULE"):
             env.pop(k, None)
+        self.pg_db = None
         if ctx.store == "postgres":
-            db = ["--db", pg_database(ctx)]
+            url = pg_database(ctx)
+            self.pg_db = urllib.parse.urlsplit(url).path.lstrip("/")
+            self.pg_url = url
+            db = ["--db", url]
         else:
             db = ["--db", "sqlite:" + os.path.join(self.dir, "hookd.db"), "--sqlite-synchronous", ctx.synchronous]
         cmd = [ctx.hookd, "serve", "--listen", "127.0.0.1:0", *db, "--allow-private-network", "--api-rate-limit", "0",
@@ -454,6 +462,11 @@ class Context:
     store: str = "sqlite"
     pg_admin: str = ""  # PostgreSQL admin URL (store "postgres"): one fresh database per hookd
     databases: int = 0
+    pg: object = None    # pgmeter.PgServer: the meter session and the server's processes (store "postgres")
+    pg_cores: int = 0    # PostgreSQL pinned to cores 0..K-1, everything else to the others (0: not pinned)
+    pg_analyze: bool = False  # ANALYZE hookd's database once a scenario's events are in
+    tag: str = ""        # suffix of the results' file names
+    xmin_hold: float = None  # xmin scenario: seconds the horizon is held (None: the size's default)
     sink: Sink = None
     limit: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
@@ -467,6 +480,60 @@ class Context:
         start = self.next_id
         self.next_id += n
         return start
+
+
+def pg_window(ctx: "Context", hk: Hookd, skip=()):
+    """Starts a PostgreSQL cost window on hk's database (None on SQLite or when the meter is off);
+    `skip`: pids of the harness's own sessions on that database (not hookd's cost)."""
+    if ctx.store != "postgres" or not ctx.pg or not hk.pg_db:
+        return None
+    try:
+        return ctx.pg.meter([hk.pg_db], skip)
+    except pgmeter.PsqlError as e:
+        ctx.log(f"    (PostgreSQL cost not measured: {e})")
+        return None
+
+
+def pg_close(ctx: "Context", meter, deliveries: int, settle: float = 1.2, active_seconds=None):
+    """Closes a PostgreSQL cost window after `settle` seconds (backends publish their
+    pg_stat_database counters at most once a second; the last outcomes are written after the
+    last arrival). Returns the figures (pgmeter.PgMeter.stop) or None."""
+    if meter is None:
+        return None
+    time.sleep(settle)
+    try:
+        r = meter.stop(deliveries, active_seconds)
+    except pgmeter.PsqlError as e:
+        ctx.log(f"    (PostgreSQL cost not measured: {e})")
+        return None
+    ctx.log("    PostgreSQL: " + pg_summary(r))
+    return r
+
+
+def pg_analyze(ctx: "Context", hk: Hookd):
+    """--pg-analyze: ANALYZE hookd's database once the events are in, as autovacuum would after its
+    next visit (a fresh database is otherwise planned with no statistics for up to a minute)."""
+    if not ctx.pg_analyze or not hk.pg_db:
+        return
+    t = time.monotonic()
+    r = subprocess.run(["psql", "-X", "-q", hk.pg_url, "-c", "ANALYZE"], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise ScenarioError(f"ANALYZE failed: {r.stderr.strip()[:300]}")
+    ctx.log(f"    ANALYZE after ingest: {time.monotonic() - t:.2f} s")
+
+
+def pg_summary(r: dict) -> str:
+    parts = []
+    if r.get("pgCpuSecondsPer1000") is not None:
+        parts.append(f"{r['pgCpuSecondsPer1000']} CPU s/1000 deliveries (backends {r['pgBackendCpuSecondsPer1000']}; "
+                     f"{r['pgCoresBusy']} cores busy)")
+    if r.get("walBytesPerDelivery") is not None:
+        parts.append(f"{r['walBytesPerDelivery']:.0f} WAL bytes/delivery")
+    if r.get("statementsPerDelivery") is not None:
+        parts.append(f"{r['statementsPerDelivery']} statements/delivery")
+    if r.get("transactionsPerDelivery") is not None:
+        parts.append(f"{r['transactionsPerDelivery']} transactions/delivery")
+    return ", ".join(parts)
 
 
 def measure(hk: Hookd, sink: Sink):
@@ -540,11 +607,13 @@ def deliver_run(ctx: Context, name: str, hk: Hookd, events: int, deliveries: int
     sink = ctx.sink
     sink.reset()
     win = measure(hk, sink)
+    pgw = pg_window(ctx, hk)
     first = ctx.ids(events)
     with Profiler(ctx, hk.pid, profile_name) if profile_name else _nullctx():
         ld = load(ctx, hk, events, batch, concurrency, first)
         if ld["accepted"] != events:
             raise ScenarioError(f"{name}: {ld['accepted']} of {events} events accepted")
+        pg_analyze(ctx, hk)
         st = sink.wait_answered(deliveries, timeout * ctx.sizes.wait_scale, name)
     delivered = min(st["answered"], deliveries)
     m = win(delivered)
@@ -554,9 +623,13 @@ def deliver_run(ctx: Context, name: str, hk: Hookd, events: int, deliveries: int
     if st["complete"]:
         time.sleep(0.2)
         extra = sink.stats()["answered"] - deliveries
-    return {"events": events, "deliveries": deliveries, "delivered": delivered, "complete": st["complete"],
-            "seconds": round(seconds, 3), "deliveriesPerSecond": round(delivered / seconds, 1) if seconds > 0 else None,
-            "ingestEventsPerSecond": ld["eventsPerSecond"], "duplicates": extra, **m}
+    pg = pg_close(ctx, pgw, delivered, settle=1.0, active_seconds=seconds)
+    out = {"events": events, "deliveries": deliveries, "delivered": delivered, "complete": st["complete"],
+           "seconds": round(seconds, 3), "deliveriesPerSecond": round(delivered / seconds, 1) if seconds > 0 else None,
+           "ingestEventsPerSecond": ld["eventsPerSecond"], "duplicates": extra, **m}
+    if pg:
+        out["pg"] = pg
+    return out
 
 
 class _nullctx:
@@ -601,6 +674,8 @@ def median_run(runs: list) -> dict:
     r = dict(ordered[len(ordered) // 2])
     r["runs"] = [x["deliveriesPerSecond"] for x in runs]
     r["cpuRuns"] = [x["cpuSecondsPer1000"] for x in runs]
+    if any(x.get("pg") for x in runs):
+        r["pgCpuRuns"] = [x.get("pg", {}).get("pgCpuSecondsPer1000") for x in runs]
     return r
 
 
@@ -613,6 +688,7 @@ def sc_latency(ctx: Context):
         hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
         ctx.sink.reset()
         win = measure(hk, ctx.sink)
+        pgw = pg_window(ctx, hk)
         first = ctx.ids(n)
         submits = os.path.join(hk.dir, "submits.txt")
         with Profiler(ctx, hk.pid, "latency"):
@@ -621,6 +697,7 @@ def sc_latency(ctx: Context):
                 raise ScenarioError(f"latency: {ld['accepted']} of {n} events accepted")
             st = ctx.sink.wait_answered(n, 60 * s.wait_scale, "latency")
         m = win(min(n, st["answered"]))
+        pg = pg_close(ctx, pgw, min(n, st["answered"]))
         arrivals = ctx.sink.dump(os.path.join(hk.dir, "arrivals.txt"))
         hk.alive()
     finally:
@@ -647,6 +724,8 @@ def sc_latency(ctx: Context):
          "maxMs": round(lat[-1], 3), "ackP50Ms": round(percentile(ack, 0.5), 3),
          "ackP99Ms": round(percentile(ack, 0.99), 3), "lateSubmits": ld["late"],
          "undeliveredInWindow": missing, "complete": st["complete"], **m}
+    if pg:
+        r["pg"] = pg
     if ctx.limit.get("roundTripUs"):
         r["p50OverRawRoundTrip"] = round(r["p50Ms"] * 1000 / ctx.limit["roundTripUs"], 1)
     ctx.log(f"    submit→receipt p50 {r['p50Ms']} ms, p99 {r['p99Ms']} ms, p99.9 {r['p999Ms']} ms, "
@@ -802,6 +881,7 @@ def sc_backlog(ctx: Context):
             raise ScenarioError(f"backlog: queue depth {depth}, expected about {total}")
         reset_peak_rss(hk.pid)
         cpu1, sink_cpu1 = hk.cpu(), sink.cpu()
+        pgw = pg_window(ctx, hk)
         up_ns = now_ns()
         with Profiler(ctx, hk.pid, "backlog-drain"):
             sink.hang_all(False)
@@ -811,6 +891,7 @@ def sc_backlog(ctx: Context):
         drain_cpu = hk.cpu() - cpu1
         sink_cpu = sink.cpu() - sink_cpu1
         rss_drain = hk.peak_rss_mb()
+        pg = pg_close(ctx, pgw, drained, settle=1.0, active_seconds=drain_s)
         hk.alive()
     finally:
         hk.stop()
@@ -824,6 +905,8 @@ def sc_backlog(ctx: Context):
          "peakRssDrainMb": round(rss_drain, 1), "cpuSeconds": round(drain_cpu, 2),
          "cpuSecondsPer1000": round(drain_cpu * 1000 / max(1, drained), 4),
          "sinkCpuSecondsPer1000": round(sink_cpu * 1000 / max(1, drained), 4)}
+    if pg:
+        r["pg"] = pg
     r["peakRssMb"] = max(r["peakRssPendingMb"], r["peakRssDrainMb"])
     r["ratioToLimit"] = ratio(r["drainPerSecond"], ctx.limit["postRequestsPerSecond"])
     ctx.log(f"    drained in {drain_s:.1f} s: {r['drainPerSecond']:.0f} deliveries/s ({r['ratioToLimit']} of the "
@@ -915,9 +998,206 @@ def sc_micro(ctx: Context):
     return res
 
 
+# ---------------------------------------------------------------------------- queue hygiene (issue 13, point 6)
+
+XMIN_TABLES = ("deliveries", "attempts", "events")
+
+
+def table_health(db: "pgmeter.Psql", tuples: bool) -> dict:
+    """Sizes, live/dead tuples and vacuum counts of the queue tables and their indexes; with
+    `tuples`, pgstattuple's dead and free space (a full scan of each)."""
+    out = {}
+    names = ",".join(f"'{t}'" for t in XMIN_TABLES)
+    for row in db.query(
+            "SELECT c.relname, pg_relation_size(c.oid), pg_indexes_size(c.oid), pg_total_relation_size(c.oid), "
+            "s.n_live_tup, s.n_dead_tup, s.n_tup_upd, s.n_tup_hot_upd, s.autovacuum_count, s.vacuum_count, "
+            "coalesce(to_char(s.last_autovacuum, 'HH24:MI:SS'), ''), s.autoanalyze_count + s.analyze_count "
+            "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            f"WHERE c.relname IN ({names})"):
+        out[row[0]] = {"tableBytes": int(row[1]), "indexBytes": int(row[2]), "totalBytes": int(row[3]),
+                       "liveTuples": int(row[4]), "deadTuples": int(row[5]), "updates": int(row[6]),
+                       "hotUpdates": int(row[7]), "autovacuums": int(row[8]), "vacuums": int(row[9]),
+                       "lastAutovacuum": row[10] or None, "analyzes": int(row[11]), "indexes": {}}
+    for row in db.query(
+            "SELECT t.relname, i.relname, pg_relation_size(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            f"WHERE t.relname IN ({names}) ORDER BY 1, 2"):
+        if row[0] in out:
+            out[row[0]]["indexes"][row[1]] = {"bytes": int(row[2])}
+    if tuples:
+        for t in out:
+            row = db.query(f"SELECT dead_tuple_count, dead_tuple_percent, free_percent FROM pgstattuple('{t}')")[0]
+            out[t]["pgstattuple"] = {"deadTuples": int(row[0]), "deadPercent": float(row[1]),
+                                     "freePercent": float(row[2])}
+            for ix in out[t]["indexes"]:
+                try:
+                    r2 = db.query(f"SELECT avg_leaf_density, leaf_fragmentation, leaf_pages FROM pgstatindex('{ix}')")[0]
+                    out[t]["indexes"][ix].update({"avgLeafDensity": float(r2[0]), "leafFragmentation": float(r2[1]),
+                                                  "leafPages": int(r2[2])})
+                except (pgmeter.PsqlError, IndexError, ValueError):
+                    pass
+    return out
+
+
+def sc_xmin(ctx: Context):
+    """A throughput run during which another session holds a REPEATABLE READ snapshot (the
+    xmin horizon) for `--xmin-hold` seconds: deliveries/s before, during and after, the PostgreSQL
+    cost in each phase, and the bloat of the queue tables."""
+    if ctx.store != "postgres":
+        ctx.log("[xmin] PostgreSQL only (--store postgres): skipped")
+        return {"skipped": "PostgreSQL only"}
+    s = ctx.sizes
+    before, hold, after = s.xmin_phases
+    if ctx.xmin_hold is not None:
+        hold = ctx.xmin_hold
+    warmup = 5.0 if not ctx.smoke else 1.0
+    tick = 5.0 if hold >= 30 else 1.0
+    backlog = s.xmin_backlog
+    ctx.log(f"[xmin] one POST webhook (maxInFlight {ctx.concurrency}), {backlog} deliveries kept pending; "
+            f"{before:.0f} s, then a REPEATABLE READ transaction holds the xmin horizon for {hold:.0f} s, then "
+            f"{after:.0f} s")
+    hk = Hookd(ctx, "xmin")
+    db = holder = None
+    feeder = None
+    stop = None
+    fed = {"submitted": 0, "error": None, "loads": 0}
+    try:
+        hk.create_webhook(f"{ctx.sink.base}/xmin", max_in_flight=ctx.concurrency)
+        db = pgmeter.Psql(hk.pg_url, app="hookd-bench-stats", mark=True)
+        tuples = False
+        try:
+            if db.query("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgstattuple'")[0][0] != "0":
+                db.query("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+                tuples = True
+        except pgmeter.PsqlError as e:
+            ctx.log(f"    (pgstattuple not available: {e})")
+        sink = ctx.sink
+        sink.reset()
+        import threading
+        stop = threading.Event()
+        chunk = max(100, backlog // 2)
+
+        def feed():
+            # Keeps about `backlog` deliveries pending: submits `chunk` events whenever fewer
+            # than half of it are left. The delivery rate, not the publisher, sets the pace.
+            try:
+                while not stop.is_set():
+                    pending = fed["submitted"] - sink.stats()["answered"]
+                    if pending < backlog - chunk // 2:
+                        ld = load(ctx, hk, chunk, min(500, chunk), 2, ctx.ids(chunk), timeout=120)
+                        fed["loads"] += 1
+                        if ld["accepted"] != chunk:
+                            raise ScenarioError(f"xmin: {ld['accepted']} of {chunk} events accepted")
+                        fed["submitted"] += chunk
+                    else:
+                        stop.wait(0.1)
+            except BaseException as e:  # reported by the main thread
+                fed["error"] = e
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        time.sleep(warmup)
+        pg_analyze(ctx, hk)  # with --pg-analyze: the "before" phase on steady-state plans
+        timeline = []
+        phases = {}
+        health = {}
+        t_start = time.monotonic()
+
+        def sample(label):
+            st = sink.stats()
+            row = db.query("SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relname = 'deliveries'")
+            dead, live = (int(row[0][0]), int(row[0][1])) if row else (None, None)
+            timeline.append({"t": round(time.monotonic() - t_start, 1), "phase": label, "answered": st["answered"],
+                             "deliveriesDeadTuples": dead, "deliveriesLiveTuples": live})
+            return st["answered"]
+
+        def phase(label, seconds, extra=None):
+            health[label + "Start"] = table_health(db, tuples)
+            n0, t0 = sample(label), time.monotonic()
+            meter = pg_window(ctx, hk, skip=[p.pid for p in (db, holder) if p])
+            end = t0 + seconds
+            while True:
+                if fed["error"]:
+                    raise fed["error"] if isinstance(fed["error"], ScenarioError) else ScenarioError(
+                        f"xmin: the feeder failed: {fed['error']}")
+                hk.alive()
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(tick, left))
+                if time.monotonic() < end - 0.5:
+                    sample(label)
+            n1, t1 = sample(label), time.monotonic()
+            if extra:
+                extra()
+            pg = pg_close(ctx, meter, n1 - n0, settle=0.0)
+            rate = (n1 - n0) / (t1 - t0) if t1 > t0 else None
+            phases[label] = {"seconds": round(t1 - t0, 1), "delivered": n1 - n0,
+                             "deliveriesPerSecond": round(rate, 1) if rate is not None else None}
+            if pg:
+                phases[label]["pg"] = pg
+            ctx.log(f"    {label}: {phases[label]['deliveriesPerSecond']} deliveries/s over {t1 - t0:.0f} s")
+
+        phase("before", before)
+        holder = pgmeter.Psql(hk.pg_url, app="hookd-bench-xmin-holder", mark=True)
+        holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        holder.query("SELECT count(*) FROM deliveries")
+        xmin0 = ctx.pg.psql.query(f"SELECT backend_xmin FROM pg_stat_activity WHERE pid = {holder.pid}")[0][0]
+        if not xmin0:
+            raise ScenarioError("xmin: the holding transaction has no xmin")
+        ctx.log(f"    holding the xmin horizon at {xmin0} (session {holder.pid})")
+        held = {}
+
+        def release():
+            row = ctx.pg.psql.query(f"SELECT age(backend_xmin), round(extract(epoch FROM now() - xact_start)) "
+                                    f"FROM pg_stat_activity WHERE pid = {holder.pid}")[0]
+            held.update({"xidsBehind": int(row[0]), "heldSeconds": float(row[1])})
+            health["duringEnd"] = table_health(db, tuples)
+            holder.query("COMMIT")
+
+        phase("during", hold, extra=release)
+        holder.close()
+        holder = None
+        phase("after", after)
+        health["afterEnd"] = table_health(db, tuples)
+        hk.alive()
+    finally:
+        if stop:
+            stop.set()
+        if feeder:
+            feeder.join(150)
+        if holder:
+            holder.close()
+        if db:
+            db.close()
+        hk.stop()
+    b = phases["before"]["deliveriesPerSecond"] or 0
+    r = {"heldSeconds": hold, "pendingKept": backlog, "held": held, "phases": phases,
+         "duringOverBefore": round(phases["during"]["deliveriesPerSecond"] / b, 3) if b else None,
+         "afterOverBefore": round(phases["after"]["deliveriesPerSecond"] / b, 3) if b else None,
+         "tables": health, "pgstattuple": tuples, "timeline": timeline,
+         "submitted": fed["submitted"], "delivered": timeline[-1]["answered"] if timeline else 0}
+    for t in ("deliveries", "attempts"):
+        a, z = health["beforeStart"].get(t), health["afterEnd"].get(t)
+        d = health["duringEnd"].get(t)
+        if a and z and d:
+            r.setdefault("bloat", {})[t] = {
+                "totalMbBefore": round(a["totalBytes"] / 2**20, 1), "totalMbHoldEnd": round(d["totalBytes"] / 2**20, 1),
+                "totalMbAfter": round(z["totalBytes"] / 2**20, 1),
+                "tableMbBefore": round(a["tableBytes"] / 2**20, 1), "tableMbAfter": round(z["tableBytes"] / 2**20, 1),
+                "indexMbBefore": round(a["indexBytes"] / 2**20, 1), "indexMbAfter": round(z["indexBytes"] / 2**20, 1),
+                "deadTuplesBefore": a["deadTuples"], "deadTuplesHoldEnd": d["deadTuples"],
+                "deadTuplesAfter": z["deadTuples"], "liveTuplesAfter": z["liveTuples"]}
+    ctx.log(f"    during/before {r['duringOverBefore']}, after/before {r['afterOverBefore']}; "
+            + "; ".join(f"{t}: {v['totalMbBefore']} → {v['totalMbHoldEnd']} → {v['totalMbAfter']} MB, dead tuples "
+                        f"{v['deadTuplesBefore']} → {v['deadTuplesHoldEnd']} → {v['deadTuplesAfter']}"
+                        for t, v in r.get("bloat", {}).items()))
+    return r
+
+
 RUNNERS = {"throughput": sc_throughput, "latency": sc_latency, "ingest": sc_ingest, "fanout": sc_fanout,
            "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query,
-           "micro": sc_micro}
+           "micro": sc_micro, "xmin": sc_xmin}
 
 
 # ---------------------------------------------------------------------------- report
@@ -1051,7 +1331,85 @@ def table_rows(ctx: Context) -> list:
                              f"{fmt(r['deliveriesPerSecond'])} deliveries/s" + inc(r),
                              fmt(r["ratioToLimit"]) + " (raw GET)",
                              fmt(r["cpuSecondsPer1000"], digits=4), fmt(r["peakRssMb"])))
+    if "xmin" in R and not R["xmin"].get("skipped"):
+        r = R["xmin"]
+        ph = r["phases"]
+        bl = "; ".join(f"{t} {v['totalMbBefore']} → {v['totalMbAfter']} MB, dead tuples {fmt(v['deadTuplesBefore'])} → "
+                       f"{fmt(v['deadTuplesHoldEnd'])} (hold end) → {fmt(v['deadTuplesAfter'])}"
+                       for t, v in r.get("bloat", {}).items())
+        pgc = ph["during"].get("pg", {}).get("pgCpuSecondsPer1000")
+        rows.append((f"xmin horizon held {fmt(r['heldSeconds'])} s (throughput, {fmt(r['pendingKept'])} pending)",
+                     f"before {fmt(ph['before']['deliveriesPerSecond'])}/s, during {fmt(ph['during']['deliveriesPerSecond'])}/s "
+                     f"({fmt(r['duringOverBefore'])}), after {fmt(ph['after']['deliveriesPerSecond'])}/s "
+                     f"({fmt(r['afterOverBefore'])}); {bl}",
+                     fmt(ratio(ph["during"]["deliveriesPerSecond"], L.get("postRequestsPerSecond"))),
+                     (fmt(pgc, digits=4) + " (PostgreSQL, during)") if pgc is not None else "–", "–"))
     return rows
+
+
+def pg_rows(ctx: Context) -> list:
+    """PostgreSQL's cost per delivery, one row per measured window."""
+    R, out = ctx.results, []
+
+    def add(name, pg):
+        if not pg:
+            return
+        by = pg.get("pgCpuByKind") or {}
+        bg = sum(v for k, v in by.items() if k not in ("backend", "other-backend"))
+        d = pg.get("deliveries") or 0
+        out.append((name, fmt(d), fmt(pg.get("pgCpuSecondsPer1000"), digits=4),
+                    fmt(pg.get("pgBackendCpuSecondsPer1000"), digits=4),
+                    fmt(round(bg * 1000 / d, 4) if d and by else None, digits=4),
+                    fmt(pg.get("pgCoresBusy"), digits=2), fmt(pg.get("deliveriesPerPgCoreSecond")),
+                    fmt(pg.get("walBytesPerDelivery"), digits=0), fmt(pg.get("statementsPerDelivery"), digits=2),
+                    fmt(pg.get("transactionsPerDelivery"), digits=3), fmt(pg.get("rowsWrittenPerDelivery"), digits=2)))
+
+    if "throughput" in R:
+        add(f"throughput ({fmt(R['throughput']['events'])} events)", R["throughput"].get("pg"))
+    if "latency" in R:
+        add(f"latency ({R['latency']['offeredPerSecond']} ev/s)", R["latency"].get("pg"))
+    if "backlog" in R:
+        add(f"backlog drain ({fmt(R['backlog']['pending'])} pending)", R["backlog"].get("pg"))
+    if "isolation" in R:
+        add("isolation, 10 of 100 hang", R["isolation"]["hanging"].get("pg"))
+        add("isolation control, 100 webhooks", R["isolation"]["control"].get("pg"))
+    for m, r in (R.get("getpost") or {}).items():
+        add(f"{m} ({fmt(r['events'])} events)", r.get("pg"))
+    for label, r in (R.get("query") or {}).items():
+        add(f"GET, {label} query", r.get("pg"))
+    if "xmin" in R and not R["xmin"].get("skipped"):
+        for ph, r in R["xmin"]["phases"].items():
+            add(f"xmin scenario, {ph}", r.get("pg"))
+    return out
+
+
+def sizing_lines(ctx: Context, meta: dict) -> list:
+    """The sizing model's inputs from the throughput scenario (docs/postgresql.md, "Sizing PostgreSQL"),
+    and with --pg-cores its check: the prediction from an unpinned run's cost against this run."""
+    tp = ctx.results.get("throughput") or {}
+    pg = tp.get("pg") or {}
+    if not pg.get("deliveriesPerPgCoreSecond"):
+        return []
+    out = [f"Sizing: at {fmt(pg['pgCpuSecondsPer1000'], digits=4)} PostgreSQL CPU s per 1000 deliveries, one "
+           f"PostgreSQL core sustains ≈ {fmt(pg['deliveriesPerPgCoreSecond'])} deliveries/s (throughput scenario, "
+           f"{fmt(pg.get('pgCoresBusy'), digits=2)} PostgreSQL cores busy at {fmt(tp.get('deliveriesPerSecond'))}/s)."]
+    k = (meta.get("postgres") or {}).get("pgCores")
+    model = meta.get("model")
+    if k and model:
+        pred = k * model["deliveriesPerPgCoreSecond"]
+        out.append(f"Model check: PostgreSQL pinned to {k} core(s). Model from {model['source']} "
+                   f"({fmt(model['pgCpuSecondsPer1000'], digits=4)} CPU s/1000 → {fmt(model['deliveriesPerPgCoreSecond'])}"
+                   f"/s per core): predicted ≤ {fmt(float(pred))} deliveries/s if PostgreSQL's CPU is the limit "
+                   f"(and ≤ the unpinned run's {fmt(model['deliveriesPerSecond'])}/s); measured "
+                   f"{fmt(tp.get('deliveriesPerSecond'))}/s = {fmt(ratio(tp.get('deliveriesPerSecond'), min(pred, model['deliveriesPerSecond'])))}"
+                   f" of the prediction, PostgreSQL {fmt(pg.get('pgCoresBusy'), digits=2)} of {k} core(s) busy.")
+    out.append("")
+    return out
+
+
+PG_HEAD = ("scenario", "deliveries", "PG CPU s/1000", "backends s/1000", "background s/1000", "PG cores busy",
+           "deliveries per PG core-second", "WAL bytes/delivery", "statements/delivery", "transactions/delivery",
+           "rows written/delivery")
 
 
 def targets(ctx: Context) -> list:
@@ -1089,6 +1447,10 @@ def targets(ctx: Context) -> list:
     if "backlog" in R:
         r = R["backlog"]
         add("peak RSS ≤ 150 MB with 1 M pending", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 150)
+    pg = (R.get("throughput") or {}).get("pg") or {}
+    if pg.get("pgCpuSecondsPer1000") is not None:
+        add("(issue 13) PostgreSQL CPU ≤ 0.05 s per 1000 deliveries (throughput)",
+            fmt(pg["pgCpuSecondsPer1000"], digits=4), pg["pgCpuSecondsPer1000"] <= 0.05)
     return out
 
 
@@ -1099,6 +1461,8 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     doc = {"meta": meta, "limit": ctx.limit, "scenarios": ctx.results,
            "targets": [{"target": t, "measured": v, "met": m} for t, v, m in tgt], "errors": errors}
     stem = "latest" if ctx.store == "sqlite" else f"latest-{ctx.store}"
+    if getattr(ctx, "tag", ""):
+        stem += "-" + ctx.tag
     with open(os.path.join(ctx.results_dir, stem + ".json"), "w") as f:
         json.dump(doc, f, indent=2, ensure_ascii=False)
         f.write("\n")
@@ -1108,7 +1472,14 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     md.append(f"- when: {meta['started']} ({meta['durationSeconds']} s)")
     md.append(f"- machine: {mi['nproc']} × {mi['cpuModel']}, {mi['memoryMb']} MB, Linux {mi['kernel']}")
     if ctx.store == "postgres":
-        md.append(f"- database: PostgreSQL (server on 127.0.0.1, fsync on), {mi['workdirFilesystem']}")
+        pgs = meta.get("postgres") or {}
+        st = pgs.get("settings") or {}
+        md.append(f"- database: PostgreSQL {st.get('server_version', '')} (server on 127.0.0.1, fsync "
+                  f"{st.get('fsync', 'on')}, synchronous_commit {st.get('synchronous_commit', '?')}, wal_level "
+                  f"{st.get('wal_level', '?')}, shared_buffers {st.get('shared_buffers', '?')} × 8 kB; "
+                  f"{pgs.get('cluster', '')}), {mi['workdirFilesystem']}"
+                  + (f"; pinned to CPU {pgs.get('pgCpus')}, hookd and the tools to {pgs.get('harnessCpus')}"
+                     if pgs.get("pgCores") else ""))
     else:
         md.append(f"- database: SQLite `synchronous={ctx.synchronous}`, {mi['workdirFilesystem']}")
     hb = meta.get("hookdBinary", {})
@@ -1124,6 +1495,52 @@ def write_reports(ctx: Context, meta: dict, errors: list):
     for row in rows:
         md.append("| " + " | ".join(str(c) for c in row) + " |")
     md.append("")
+    prow = pg_rows(ctx)
+    if prow:
+        pgs = meta.get("postgres") or {}
+        md.append("PostgreSQL's cost per delivery (issue 13): CPU seconds of the server's processes from /proc "
+                  "(backends = hookd's connections; background = checkpointer, background writer, walwriter, "
+                  "autovacuum, postmaster, exited children), WAL bytes from `pg_current_wal_lsn()`, statements "
+                  "from pg_stat_statements (" + ("loaded" if pgs.get("statements") else "**not loaded**: "
+                  "transactions only") + "), transactions and rows from `pg_stat_database`; each window runs "
+                  "from the first submit to the last arrival + 1 s (ingest included)"
+                  + (f"; PostgreSQL pinned to {pgs.get('pgCores')} core(s), everything else to the others"
+                     if pgs.get("pgCores") else "") + ".\n")
+        md.append("| " + " | ".join(PG_HEAD) + " |")
+        md.append("|" + "---|" * len(PG_HEAD))
+        for row in prow:
+            md.append("| " + " | ".join(str(c) for c in row) + " |")
+        md.append("")
+        for line in sizing_lines(ctx, meta):
+            md.append(line)
+        top = ((ctx.results.get("throughput") or {}).get("pg") or {}).get("topStatements")
+        if top:
+            md.append("Statements of the throughput scenario, by execution time (pg_stat_statements):\n")
+            md.append("| calls | per delivery | total ms | rows | statement |")
+            md.append("|---|---|---|---|---|")
+            for t in top:
+                q = t["query"].replace("|", "\\|")
+                md.append(f"| {fmt(t['calls'])} | {fmt(t['perDelivery'], digits=3)} | {fmt(t['execMs'])} | "
+                          f"{fmt(t['rows'])} | `{q}` |")
+            md.append("")
+    x = ctx.results.get("xmin")
+    if x and not x.get("skipped"):
+        md.append(f"Queue hygiene (xmin scenario): the horizon was held {fmt(x['held'].get('heldSeconds'))} s, "
+                  f"{fmt(x['held'].get('xidsBehind'))} transaction ids behind at release.\n")
+        md.append("| table | when | total MB | table MB | indexes MB | live tuples | dead tuples | "
+                  "pgstattuple dead % | free % | autovacuums |")
+        md.append("|---|---|---|---|---|---|---|---|---|---|")
+        for t in ("deliveries", "attempts"):
+            for when, key in (("before the hold", "beforeStart"), ("end of the hold", "duringEnd"),
+                              ("end of the run", "afterEnd")):
+                h = (x["tables"].get(key) or {}).get(t)
+                if not h:
+                    continue
+                pt = h.get("pgstattuple") or {}
+                md.append(f"| {t} | {when} | {h['totalBytes'] / 2**20:.1f} | {h['tableBytes'] / 2**20:.1f} | "
+                          f"{h['indexBytes'] / 2**20:.1f} | {fmt(h['liveTuples'])} | {fmt(h['deadTuples'])} | "
+                          f"{fmt(pt.get('deadPercent'))} | {fmt(pt.get('freePercent'))} | {h['autovacuums']} |")
+        md.append("")
     if tgt:
         md.append("| target (issue 7) | measured | met |")
         md.append("|---|---|---|")
@@ -1152,6 +1569,14 @@ def write_reports(ctx: Context, meta: dict, errors: list):
          for i in range(5)] if rows else [0] * 5
     for r in [("scenario", "result", "ratio", "CPU s/1000", "RSS MB")] + rows:
         print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)))
+    if prow:
+        print()
+        for line in sizing_lines(ctx, meta):
+            print(line)
+        print("PostgreSQL cost per delivery:")
+        w2 = [max(len(str(r[i])) for r in prow + [PG_HEAD]) for i in range(len(PG_HEAD))]
+        for r in [PG_HEAD] + prow:
+            print("  ".join(str(c).ljust(w2[i]) for i, c in enumerate(r)))
     if tgt:
         print()
         for t, v, m in tgt:
@@ -1185,6 +1610,29 @@ def main() -> int:
     ap.add_argument("--pg", default=os.environ.get("HOOKD_TEST_PG_URL", ""),
                     help="PostgreSQL admin URL for --store postgres (default $HOOKD_TEST_PG_URL, else a "
                          "throwaway cluster started with scripts/pg.sh)")
+    ap.add_argument("--pg-cores", type=int, default=0, metavar="K",
+                    help="--store postgres: pin the PostgreSQL server to cores 0..K-1 and hookd, the sink and the "
+                         "tools to the others (checks the sizing model); results in latest-postgres-pgKcore.*")
+    ap.add_argument("--no-pg-statements", action="store_true",
+                    help="start the throwaway cluster without pg_stat_statements (transactions are still counted)")
+    ap.add_argument("--xmin-hold", type=float, default=None, metavar="SECONDS",
+                    help="xmin scenario: how long the REPEATABLE READ transaction holds the horizon "
+                         "(default 120; 3 with --smoke)")
+    ap.add_argument("--tag", default=None,
+                    help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' when only "
+                         "the xmin scenario runs, 'pgKcore' with --pg-cores")
+    ap.add_argument("--throughput-events", type=int, default=None, metavar="N",
+                    help="events of the throughput scenario (default 100,000; 1,000 with --smoke): on PostgreSQL "
+                         "the cost per delivery depends on how many are pending")
+    ap.add_argument("--xmin-pending", type=int, default=None, metavar="N",
+                    help="xmin scenario: deliveries kept pending (default 20,000; 500 with --smoke)")
+    ap.add_argument("--pg-analyze", action="store_true",
+                    help="--store postgres: ANALYZE hookd's database once a delivery scenario's events are in "
+                         "(steady-state plans; without it a fresh database is planned with no statistics until "
+                         "autovacuum's first visit)")
+    ap.add_argument("--model", default=None, metavar="JSON",
+                    help="with --pg-cores: the unpinned run whose PostgreSQL cost per delivery gives the model's "
+                         "prediction (default: latest-postgres.json in the results dir)")
     ap.add_argument("--retry-schedule", default="0s,1s,1s,1s,1s")
     ap.add_argument("--profile", action="store_true",
                     help="perf record -g hookd during the main scenarios; reports in the results dir")
@@ -1199,7 +1647,16 @@ def main() -> int:
         print(f"missing hookd binary: {args.hookd}", file=sys.stderr)
         return 2
 
+    ncpu = len(os.sched_getaffinity(0))
+    if args.pg_cores and (args.store != "postgres" or args.pg_cores >= ncpu or args.pg_cores < 0):
+        print(f"--pg-cores K needs --store postgres and 0 < K < {ncpu} (the cores this process may use)",
+              file=sys.stderr)
+        return 2
     sizes = SMOKE if args.smoke else FULL
+    if args.throughput_events:
+        sizes = dataclasses.replace(sizes, throughput_events=args.throughput_events)
+    if args.xmin_pending:
+        sizes = dataclasses.replace(sizes, xmin_backlog=args.xmin_pending)
     if args.store == "postgres" and not args.smoke:
         # PostgreSQL delivers ~30x slower than the limit here: one run each keeps the whole
         # run near 15 minutes, and the VM's drift matters little at that distance.
@@ -1216,26 +1673,63 @@ def main() -> int:
     ctx = Context(hookd=hookd_copy, bin_dir=os.path.abspath(args.bin_dir), workdir=workdir,
                   results_dir=results_dir, sizes=sizes, smoke=args.smoke,
                   concurrency=args.concurrency, synchronous=args.synchronous, retry_schedule=args.retry_schedule,
-                  profile=args.profile, store=args.store, pg_admin=args.pg)
+                  profile=args.profile, store=args.store, pg_admin=args.pg, pg_cores=args.pg_cores,
+                  xmin_hold=args.xmin_hold, pg_analyze=args.pg_analyze)
     os.makedirs(results_dir, exist_ok=True)
     pg_dir = None
+    selected = args.only or SCENARIOS
+    ctx.tag = args.tag or ("xmin" if selected == ["xmin"] else "")
+    if args.pg_cores and not args.tag:
+        ctx.tag = "-".join(x for x in (ctx.tag, f"pg{args.pg_cores}core") if x)
+    all_cpus = sorted(os.sched_getaffinity(0))
+    pg_cpus, other_cpus = set(all_cpus[:args.pg_cores]), set(all_cpus[args.pg_cores:])
     if args.store == "postgres" and not ctx.pg_admin:
         pg_dir = tempfile.mkdtemp(prefix="hookd-bench-pg-", dir=args.workdir)  # not under workdir: postgres must reach it
-        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "pg.sh"), "start", pg_dir],
-                           capture_output=True, text=True, timeout=120)
-        if r.returncode != 0:
-            print(f"cannot start PostgreSQL: {r.stderr.strip()}", file=sys.stderr)
+        try:
+            # pg_stat_statements for the statement counts (this cluster only: scripts/pg.sh keeps it off).
+            ctx.pg_admin = pgmeter.start_cluster(ROOT, pg_dir, statements=not args.no_pg_statements,
+                                                 cpus=pg_cpus or None)
+        except (RuntimeError, subprocess.SubprocessError) as e:
+            print(str(e), file=sys.stderr)
+            shutil.rmtree(pg_dir, ignore_errors=True)
             return 2
-        ctx.pg_admin = r.stdout.strip()
-    selected = args.only or SCENARIOS
+    if args.store == "postgres":
+        try:
+            ctx.pg = pgmeter.PgServer(ctx.pg_admin)
+            if pg_cpus:
+                ctx.pg.pin(pg_cpus)  # an external server (--pg): every process now, undone at the end
+                os.sched_setaffinity(0, other_cpus)  # and everything this harness starts: the other cores
+        except (pgmeter.PsqlError, RuntimeError, OSError) as e:
+            if args.pg_cores:
+                print(f"cannot pin PostgreSQL: {e}", file=sys.stderr)
+                if pg_dir:
+                    pgmeter.stop_cluster(ROOT, pg_dir)
+                return 2
+            print(f"(PostgreSQL's cost will not be measured: {e})", file=sys.stderr)
+            ctx.pg = None
     started = time.time()
     meta = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "command": "python3 bench/run.py " + " ".join(sys.argv[1:]), "smoke": args.smoke,
-            "store": args.store, "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
+            "store": args.store, "pgAnalyze": args.pg_analyze, "synchronous": args.synchronous, "retrySchedule": args.retry_schedule, "concurrency": args.concurrency,
             "scenarios": selected}
     meta["machine"] = machine_info(ctx)
     meta["hookdBinary"] = {"path": os.path.abspath(args.hookd), "sha256": hookd_sha, "built": hookd_mtime}
     meta["loadAverageBefore"] = os.getloadavg()
+    if args.pg_cores:
+        src = args.model or os.path.join(results_dir, "latest-postgres.json")
+        try:
+            with open(src) as f:
+                t = json.load(f)["scenarios"]["throughput"]
+            meta["model"] = {"source": os.path.relpath(src, ROOT), "deliveriesPerSecond": t["deliveriesPerSecond"],
+                             "pgCpuSecondsPer1000": t["pg"]["pgCpuSecondsPer1000"],
+                             "deliveriesPerPgCoreSecond": t["pg"]["deliveriesPerPgCoreSecond"]}
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            ctx.log(f"(no model to check: {src}: {e})")
+    if ctx.pg:
+        meta["postgres"] = {"settings": ctx.pg.settings(), "statements": ctx.pg.statements,
+                            "postmaster": ctx.pg.postmaster, "pgCores": args.pg_cores or None,
+                            "pgCpus": sorted(pg_cpus) or None, "harnessCpus": sorted(other_cpus) if pg_cpus else None,
+                            "cluster": "throwaway (scripts/pg.sh)" if pg_dir else "given (--pg / $HOOKD_TEST_PG_URL)"}
     ctx.log(f"hookd benchmarks{' (smoke)' if args.smoke else ''}: {', '.join(selected)}; work dir {workdir}")
     errors = []
     try:
@@ -1258,6 +1752,8 @@ def main() -> int:
     finally:
         if ctx.sink:
             ctx.sink.stop()
+        if ctx.pg:
+            ctx.pg.close()  # unpins an external server
         if pg_dir:
             subprocess.run(["bash", os.path.join(ROOT, "scripts", "pg.sh"), "stop", pg_dir], capture_output=True,
                            timeout=120)

@@ -2,6 +2,9 @@
 # A throwaway PostgreSQL 15 cluster for the tests, on 127.0.0.1 only.
 #   scripts/pg.sh start DIR   → prints the admin URL (postgresql://postgres@127.0.0.1:PORT/postgres)
 #   scripts/pg.sh stop DIR    → stops it and removes DIR
+# PG_EXTRA_CONF (optional, empty by default) adds server options to the start, e.g.
+#   PG_EXTRA_CONF='-c shared_preload_libraries=pg_stat_statements' (bench/run.py uses it
+#   for its own cluster; the tests' cluster runs without it).
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?DIR}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -16,7 +19,7 @@ case "$cmd" in
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     as_pg "$bin/initdb" -D "$dir/data" --auth=trust -U postgres -E UTF8 >"$dir/initdb.log" 2>&1
     as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=300 -c shared_buffers=128MB -c wal_level=logical -c max_wal_senders=20 -c max_replication_slots=20" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=300 -c shared_buffers=128MB -c wal_level=logical -c max_wal_senders=20 -c max_replication_slots=20${PG_EXTRA_CONF:+ $PG_EXTRA_CONF}" \
       start >/dev/null
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
