@@ -6,7 +6,7 @@
 #   PG_EXTRA_CONF='-c shared_preload_libraries=pg_stat_statements' (bench/run.py uses it
 #   for its own cluster; the tests' cluster runs without it).
 set -euo pipefail
-cmd=${1:?start|stop}; dir=${2:?DIR}
+cmd=${1:?start|restart|stop}; dir=${2:?DIR}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x "$bin/initdb" ]] || { echo "pg.sh: PostgreSQL server binaries not found (apt-get install postgresql-15)" >&2; exit 1; }
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -23,9 +23,14 @@ case "$cmd" in
       start >/dev/null
     echo "postgresql://postgres@127.0.0.1:$port/postgres"
     ;;
+  restart)
+    # A real server restart (fast shutdown: sessions are cut, then the server comes back
+    # on the same port with the same options).
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+    ;;
   stop)
     [[ -d "$dir/data" ]] && as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$dir"
     ;;
-  *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start|restart|stop DIR" >&2; exit 2 ;;
 esac
