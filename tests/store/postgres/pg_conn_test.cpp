@@ -142,15 +142,18 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
         });
         Conn notifier(url);
         ASSERT_TRUE(notifier.Connect());
+        // What another node sends when it changes a webhook of partition 0 (which this
+        // single node serves): "e SENDER PART WEBHOOK".
+        const std::string notice = "NOTIFY hookd_work, 'e another-node 0 wh_none'";
         for (int i = 0; i < 300 && calls == 0; ++i) {
-            ASSERT_TRUE(notifier.Simple("NOTIFY hookd_work"));
+            ASSERT_TRUE(notifier.Simple(notice));
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         EXPECT_GT(calls.load(), 0) << "no wake-up through a descriptor above 1023";
         (*store)->OnNewWork(nullptr);
         gone = true;
         for (int i = 0; i < 30; ++i) {
-            ASSERT_TRUE(notifier.Simple("NOTIFY hookd_work"));
+            ASSERT_TRUE(notifier.Simple(notice));
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
