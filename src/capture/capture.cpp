@@ -54,8 +54,9 @@ public:
         auto conn = PgSource::Connect(options_.url, false);
         auto checked = conn ? PrepareSource(**conn, options_.map) : SourceStatus(tl::unexpected(conn.error()));
         if (checked) return {};
-        Failed(checked.error());
+        // A map the source cannot serve stops serve, which says why: not logged twice.
         if (checked.error().kind == Trouble::kMap) return Fail(Error::Invalid(checked.error().message));
+        Failed(checked.error());
         return Fail(Error::Unavailable(checked.error().message));
     }
 
