@@ -240,8 +240,10 @@ private:
             }
             if (n == -1) {
                 PgResult res(PQgetResult(c), &PQclear);
-                return SourceFail(Trouble::kTransient,
-                                  "the source ended the replication stream: " + (res ? ResultError(res.get()) : repl.LastError()));
+                std::string why = res ? ResultError(res.get()) : "";
+                if (why.empty()) why = repl.LastError();
+                if (why.empty()) why = "the connection was closed";
+                return SourceFail(Trouble::kTransient, "the source ended the replication stream: " + why);
             }
             if (n < -1) return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
             idle_ = !txn_.open;

@@ -247,11 +247,12 @@ test('a restart of the source database mid-stream loses nothing', { skip, timeou
   await waitStreaming(server);
 
   psql(src.url, `INSERT INTO agreements SELECT g, '${siteId}', 'x', NULL FROM generate_series(1, 100) g`);
-  const pgCtl = spawnSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1'], { encoding: 'utf8' }).stdout.trim();
-  const asPg = process.getuid() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
-  const restart = spawnSync(asPg[0] ?? `${pgCtl}/pg_ctl`, [...asPg.slice(1), ...(asPg.length ? [`${pgCtl}/pg_ctl`] : []),
-    '-D', path.join(clusterDir, 'data'), '-m', 'fast', '-w', 'restart'], { encoding: 'utf8' });
-  assert.equal(restart.status, 0, restart.stderr);
+  // pg_ctl restart: the new postmaster must not inherit our pipes (spawnSync would wait for it).
+  const bin = spawnSync('bash', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1'], { encoding: 'utf8' }).stdout.trim();
+  const ctl = [`${bin}/pg_ctl`, '-D', path.join(clusterDir, 'data'), '-l', path.join(clusterDir, 'server.log'), '-m', 'fast', '-w', 'restart'];
+  const cmd = process.getuid() === 0 ? ['runuser', '-u', 'postgres', '--', ...ctl] : ctl;
+  const restart = spawnSync(cmd[0], cmd.slice(1), { stdio: 'ignore', timeout: 60000 });
+  assert.equal(restart.status, 0, 'pg_ctl restart');
   psql(src.url, `INSERT INTO agreements SELECT g, '${siteId}', 'y', NULL FROM generate_series(101, 200) g`);
   await waitStreaming(server, 20000);
   await waitFor(() => new Set(rx.requests.map((r) => JSON.parse(r.text).entityId)).size === 200, 20000,
