@@ -20,6 +20,9 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
+// Small transactions committed in one group commit at most (with at most chunk_rows rows).
+constexpr std::size_t kMaxReadyRequests = 1000;
+
 std::int64_t MsSince(Steady::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - t).count();
 }
@@ -179,13 +182,17 @@ private:
         const auto confirmed = PQntuples(slot->get()) == 1 ? ParseLsn(PQgetvalue(slot->get(), 0, 0)) : std::nullopt;
         if (!confirmed) return SourceFail(Trouble::kTransient, "the replication slot " + options_.map.slot + " vanished");
         SetFlushed(*confirmed);
-        sent_flush_ = received_ = *confirmed;
+        sent_flush_ = received_ = flushed_;
         if (auto r = StartReplication(**repl); !r) return r;
 
         normal_ = std::move(*conn);
         mapper_ = std::make_unique<RowMapper>(options_.map);
         txn_ = Txn{};
         pending_.clear();
+        pending_index_.clear();
+        ready_.clear();
+        ready_rows_ = 0;
+        ready_end_.reset();
         {
             std::lock_guard lock(mu_);
             status_.state = "streaming";
@@ -246,6 +253,9 @@ private:
                 return SourceFail(Trouble::kTransient, "the source ended the replication stream: " + why);
             }
             if (n < -1) return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
+            // Nothing more has arrived: commit what is ready now (small transactions wait
+            // for each other only while more are already here).
+            if (auto f = Flush(); !f) return f;
             idle_ = !txn_.open;
             if (auto h = Housekeeping(repl); !h) return h;
             pollfd p{PQsocket(c), POLLIN, 0};
@@ -256,7 +266,7 @@ private:
                 return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
             }
         }
-        return {};
+        return Flush();  // stopping: commit what is ready, then the last status update says so
     }
 
     // Periodic status updates (also keep the walsender from timing us out) and lag samples.
@@ -295,8 +305,10 @@ private:
         if (!m) return SourceFail(Trouble::kTransient, m.error().message);
         if (const auto* k = std::get_if<Keepalive>(&*m)) {
             received_ = std::max(received_, k->end);
-            // Outside a transaction everything received is committed: the slot may move on to
-            // the server's position (WAL of unpublished tables would be retained otherwise).
+            // Outside a transaction, once what is ready is committed, everything received is:
+            // the slot may move on to the server's position (WAL of unpublished tables would
+            // be retained otherwise).
+            if (auto f = Flush(); !f) return f;
             if (!txn_.open && k->end > flushed_) SetFlushed(k->end);
             if (k->reply_requested && !SendStatus(repl, false)) {
                 return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
@@ -318,10 +330,11 @@ private:
 
     SourceStatus On(const Commit& c) {
         if (!txn_.open) return SourceFail(Trouble::kTransient, "pgoutput sent a Commit without a Begin");
-        if (auto r = CommitChunk(); !r) return r;
+        CloseChunk();
         txn_.open = false;
-        last_commit_ms_ = PgTimeToUnixMs(c.commit_time);
-        SetFlushed(c.end_lsn);
+        ready_end_ = c.end_lsn;
+        ready_commit_ms_ = PgTimeToUnixMs(c.commit_time);
+        if (ready_rows_ >= options_.chunk_rows || ready_.size() >= kMaxReadyRequests) return Flush();
         return {};
     }
 
@@ -386,7 +399,10 @@ private:
         }
         // Chunk boundaries depend only on the transaction's content (see capture.hpp).
         if (txn_.rows % options_.chunk_rows == 0) {
-            if (auto r = CommitChunk(); !r) return r;
+            CloseChunk();
+            // Mid-transaction: committed now to bound memory; the slot's position moves
+            // only with the transaction's last chunk.
+            if (auto r = Flush(); !r) return r;
             ++txn_.chunk;
         }
         return {};
@@ -401,25 +417,48 @@ private:
         pending_[it->second].events.push_back(std::move(event));
     }
 
-    // Commits the current chunk's events, one Ingest per site in order of first appearance.
-    SourceStatus CommitChunk() {
+    // Ends the current chunk: its events become Ingest requests, one per site in order of
+    // first appearance, each keyed by the transaction and the chunk.
+    void CloseChunk() {
         for (auto& batch : pending_) {
-            const std::size_t n = batch.events.size();
-            const std::string key = "capture:" + system_id_ + ":" + FormatLsn(txn_.final_lsn) + ":" +
-                                    std::to_string(txn_.chunk);
-            auto r = store_.Ingest(batch.site, std::move(batch.events), key, clock_.Now());
-            if (!r) {
-                return SourceFail(Trouble::kTransient, "cannot commit captured events of site " + batch.site + ": " +
-                                                           r.error().message);
-            }
-            if (!r->replayed) {
-                if (on_accepted_) on_accepted_(n, r->deliveries);
-                std::lock_guard lock(mu_);
-                status_.changes += n;
-            }
+            if (batch.events.empty()) continue;
+            ready_rows_ += batch.events.size();
+            std::string key = "capture:" + system_id_ + ":" + FormatLsn(txn_.final_lsn) + ":" + std::to_string(txn_.chunk);
+            ready_.push_back(store::Store::IngestRequest{std::move(batch.site), std::move(batch.events), std::move(key)});
         }
         pending_.clear();
         pending_index_.clear();
+    }
+
+    // Commits the ready requests in one group commit; then the position of the last complete
+    // transaction among them is durable and may be confirmed.
+    SourceStatus Flush() {
+        if (!ready_.empty()) {
+            auto results = store_.IngestMany(ready_, clock_.Now());
+            std::size_t accepted = 0;
+            std::size_t deliveries = 0;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                if (!results[i]) {
+                    return SourceFail(Trouble::kTransient, "cannot commit captured events of site " + ready_[i].site +
+                                                               ": " + results[i].error().message);
+                }
+                if (results[i]->replayed) continue;
+                accepted += ready_[i].events.size();
+                deliveries += results[i]->deliveries;
+            }
+            ready_.clear();
+            ready_rows_ = 0;
+            if (accepted > 0) {
+                if (on_accepted_) on_accepted_(accepted, deliveries);
+                std::lock_guard lock(mu_);
+                status_.changes += accepted;
+            }
+        }
+        if (ready_end_) {
+            last_commit_ms_ = ready_commit_ms_;
+            SetFlushed(*ready_end_);
+            ready_end_.reset();
+        }
         return {};
     }
 
@@ -443,10 +482,11 @@ private:
         return known;
     }
 
+    // Monotonic: a position only ever moves forward (keepalives, commits, the slot's own).
     void SetFlushed(Lsn lsn) {
-        flushed_ = lsn;
+        flushed_ = std::max(flushed_, lsn);
         std::lock_guard lock(mu_);
-        status_.confirmed_lsn = FormatLsn(lsn);
+        status_.confirmed_lsn = FormatLsn(flushed_);
     }
 
     store::Store& store_;
@@ -470,6 +510,11 @@ private:
     Txn txn_;
     std::vector<SiteBatch> pending_;
     std::unordered_map<SiteId, std::size_t> pending_index_;
+    // Closed chunks not yet committed (of complete transactions, or of one in progress).
+    std::vector<store::Store::IngestRequest> ready_;
+    std::size_t ready_rows_ = 0;
+    std::optional<Lsn> ready_end_;  // end of the last complete transaction in ready_
+    TimeMs ready_commit_ms_ = 0;
     Lsn received_ = 0;
     Lsn flushed_ = 0;     // every change up to here is committed in the store
     Lsn sent_flush_ = 0;  // the flush position last reported to the source
