@@ -253,8 +253,17 @@ private:
                 return SourceFail(Trouble::kTransient, "the source ended the replication stream: " + why);
             }
             if (n < -1) return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
-            // Nothing more has arrived: commit what is ready now (small transactions wait
-            // for each other only while more are already here).
+            // Nothing more is here. Small transactions arriving back to back are committed
+            // together: wait up to 1 ms for the next one, but let none wait more than 10 ms.
+            if (!ready_.empty() && MsSince(ready_since_) < 10) {
+                pollfd p{PQsocket(c), POLLIN, 0};
+                if (poll(&p, 1, 1) > 0) {
+                    if (PQconsumeInput(c) == 0) {
+                        return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
+                    }
+                    continue;
+                }
+            }
             if (auto f = Flush(); !f) return f;
             idle_ = !txn_.open;
             if (auto h = Housekeeping(repl); !h) return h;
@@ -424,6 +433,7 @@ private:
             if (batch.events.empty()) continue;
             ready_rows_ += batch.events.size();
             std::string key = "capture:" + system_id_ + ":" + FormatLsn(txn_.final_lsn) + ":" + std::to_string(txn_.chunk);
+            if (ready_.empty()) ready_since_ = Steady::now();
             ready_.push_back(store::Store::IngestRequest{std::move(batch.site), std::move(batch.events), std::move(key)});
         }
         pending_.clear();
@@ -515,6 +525,7 @@ private:
     std::size_t ready_rows_ = 0;
     std::optional<Lsn> ready_end_;  // end of the last complete transaction in ready_
     TimeMs ready_commit_ms_ = 0;
+    Steady::time_point ready_since_{};  // when the oldest of ready_ was closed
     Lsn received_ = 0;
     Lsn flushed_ = 0;     // every change up to here is committed in the store
     Lsn sent_flush_ = 0;  // the flush position last reported to the source

@@ -94,7 +94,7 @@ test('each kind of change and the archive rule reach the receiver; unknown sites
   const site = await setupSite(server, siteId);
   const rx = await startReceiver();
   cleanup.push(() => rx.close());
-  const hook = await createWebhook(site, { payloadUrl: rx.url('/hooks') });
+  const hook = await createWebhook(site, { payloadUrl: rx.url('/hooks'), ordering: 'entity' });
   await waitStreaming(server);
 
   const off = await captureState(server);
@@ -116,8 +116,13 @@ test('each kind of change and the archive rule reach the receiver; unknown sites
 
   await waitFor(() => rx.requests.length >= 8, 15000, { message: '8 deliveries', describe: () => rx.requests.map((r) => r.text).join(' ') });
   await sleep(300);
-  const bodies = rx.requests.map((r) => JSON.parse(r.text));
-  assert.deepEqual(bodies, [
+  // Accepted in commit order (event ids are time-ordered); delivered in that order per
+  // entity (ordering "entity"), concurrently across entities.
+  const deliveries = await listDeliveries(site, hook.id);
+  assert.equal(deliveries.length, 8);
+  const accepted = deliveries.sort((a, b) => (a.eventId < b.eventId ? -1 : 1))
+    .map((d) => ({ event: d.event, entity: d.entity, entityId: d.entityId }));
+  const expected = [
     { event: 'CREATE', entity: 'Agreement', entityId: 25 },
     { event: 'UPDATE', entity: 'Agreement', entityId: 25 },
     { event: 'ARCHIVE', entity: 'Agreement', entityId: 25 },
@@ -126,9 +131,13 @@ test('each kind of change and the archive rule reach the receiver; unknown sites
     { event: 'UPDATE', entity: 'Room', entityId: 'room-7' },
     { event: 'DELETE', entity: 'Room', entityId: 'room-7' },
     { event: 'CREATE', entity: 'Agreement', entityId: 27 },
-  ]);
-  const deliveries = await listDeliveries(site, hook.id);
-  assert.equal(deliveries.length, 8);
+  ];
+  assert.deepEqual(accepted, expected);
+  const bodies = rx.requests.map((r) => JSON.parse(r.text));
+  assert.equal(bodies.length, 8);
+  for (const id of [25, 'room-7', 27]) {
+    assert.deepEqual(bodies.filter((b) => b.entityId === id), expected.filter((b) => b.entityId === id), `order of ${id}`);
+  }
 
   const st = await captureState(server);
   assert.equal(st.state, 'streaming');
