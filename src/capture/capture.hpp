@@ -3,16 +3,17 @@
 // through logical replication (pgoutput) and accepts each row change as one event in
 // hookd's store (SPEC §10).
 //
-// Exactly-once acceptance: the events of a source transaction are committed with
-// Store::Ingest in chunks of at most CaptureOptions::chunk_rows row changes, each with the
-// idempotency key "capture:<system id>:<commit LSN>:<chunk>"; the slot's confirmed flush
-// position moves past a transaction only after all its chunks are committed. A transaction
-// replayed after a crash (of hookd, of either database, or of the node that streamed it)
-// yields the same chunks and keys, so each is accepted once. Chunk boundaries depend only
+// Exactly-once acceptance: the events of a source transaction are committed in chunks of
+// at most CaptureOptions::chunk_rows row changes, one Ingest request per site and chunk with
+// the idempotency key "capture:<system id>:<commit LSN>:<chunk>" (Store::IngestMany: small
+// transactions arriving back to back share one group commit, each keeping its own keys).
+// The slot's confirmed flush position moves past a transaction only after all its chunks
+// are committed. A transaction replayed after a crash (of hookd, of either database, or of
+// the node that streamed it) yields the same chunks and keys, so each is accepted once. Chunk boundaries depend only
 // on the transaction's content (every kChunkRows row changes), so kChunkRows is part of the
 // key's meaning: changing it in a running deployment could accept a replayed chunk twice.
 //
-// Thread-safety: Start/Stop from one thread; Status from any.
+// Thread-safety: Prepare/Start/Stop from one thread; State from any.
 #include <atomic>
 #include <functional>
 #include <memory>
