@@ -195,6 +195,22 @@ test('an invalid map stops serve with one line naming the problem', { skip, time
   assert.match(bad.stderr + bad.stdout, /--capture: needs --capture-map/);
 });
 
+test('a role without REPLICATION: serve keeps running, the state is "error" with the fix', { skip, timeout: 60000 }, async () => {
+  const src = sourceDatabase();
+  const role = `norep_${crypto.randomBytes(4).toString('hex')}`;
+  psql(src.url, `CREATE ROLE ${role} LOGIN NOREPLICATION`);
+  cleanup.push(() => psql(PG, `DROP ROLE IF EXISTS ${role}`));
+  const url = src.url.replace('postgresql://postgres@', `postgresql://${role}@`);
+  const server = await startCapturing({ url, slot: src.slot }, specTables('acme'));
+  const st = await waitFor(async () => {
+    const s = await captureState(server);
+    return s.state === 'error' && s;
+  }, 15000, { message: 'capture in error', describe: async () => JSON.stringify(await captureState(server)) });
+  assert.match(st.error, new RegExp(`role ${role} lacks the REPLICATION privilege: run ALTER ROLE "${role}" REPLICATION;`));
+  assert.equal((await server.api().get('/healthz')).status, 200);
+  assert.match((await server.api().get('/metrics')).text, /^hookd_capture_errors_total [1-9]\d*$/m);
+});
+
 test('SIGKILL of hookd five times while a writer commits: every change delivered, none accepted twice', { skip, timeout: 120000 }, async () => {
   const src = sourceDatabase();
   const siteId = randomId('kill');
