@@ -30,20 +30,20 @@ std::int64_t MsSince(Steady::time_point t) {
 // Names logged once (unknown sites, unmapped tables): bounded so a flood of distinct names
 // cannot grow memory; past the bound nothing more is logged (the counters still count).
 class LogOnce final {
-public:
+  public:
     bool First(const std::string& name) {
         if (seen_.size() >= 10'000) return false;
         return seen_.insert(name).second;
     }
 
-private:
+  private:
     std::set<std::string> seen_;
 };
 
 }  // namespace
 
 class Capture::Impl {
-public:
+  public:
     Impl(store::Store& store, const Clock& clock, CaptureOptions options, AcceptedFn on_accepted)
         : store_(store), clock_(clock), options_(std::move(options)), on_accepted_(std::move(on_accepted)) {
         status_.state = "connecting";
@@ -81,7 +81,7 @@ public:
         return status_;
     }
 
-private:
+  private:
     // One pending Ingest call: a site's events of the current chunk.
     struct SiteBatch {
         SiteId site;
@@ -180,7 +180,8 @@ private:
                                    {options_.map.slot});
         if (!slot) return tl::unexpected(slot.error());
         const auto confirmed = PQntuples(slot->get()) == 1 ? ParseLsn(PQgetvalue(slot->get(), 0, 0)) : std::nullopt;
-        if (!confirmed) return SourceFail(Trouble::kTransient, "the replication slot " + options_.map.slot + " vanished");
+        if (!confirmed)
+            return SourceFail(Trouble::kTransient, "the replication slot " + options_.map.slot + " vanished");
         SetFlushed(*confirmed);
         sent_flush_ = received_ = flushed_;
         if (auto r = StartReplication(**repl); !r) return r;
@@ -199,8 +200,8 @@ private:
             status_.error.reset();
             last_logged_.clear();
         }
-        spdlog::info("capture: streaming slot {} (publication {}) from {}", options_.map.slot,
-                     options_.map.publication, FormatLsn(flushed_));
+        spdlog::info("capture: streaming slot {} (publication {}) from {}", options_.map.slot, options_.map.publication,
+                     FormatLsn(flushed_));
         auto r = Stream(**repl);
         // Whatever ended the stream, tell the source what is committed (best effort).
         SendStatus(**repl, false);
@@ -224,9 +225,10 @@ private:
         const std::string msg = res ? ResultError(res.get()) : repl.LastError();
         const std::string state = res ? ResultSqlState(res.get()) : "";
         if (state == "55006") return SourceFail(Trouble::kBusy, msg);  // object_in_use: "... is active for PID n"
-        if (msg.find("invalidated") != std::string::npos || msg.find("can no longer get changes") != std::string::npos) {
-            return SourceFail(Trouble::kOperator, "the replication slot " + options_.map.slot +
-                                                      " was invalidated: " + msg);
+        if (msg.find("invalidated") != std::string::npos ||
+            msg.find("can no longer get changes") != std::string::npos) {
+            return SourceFail(Trouble::kOperator,
+                              "the replication slot " + options_.map.slot + " was invalidated: " + msg);
         }
         return SourceFail(PQstatus(repl.raw()) == CONNECTION_OK ? Trouble::kOperator : Trouble::kTransient,
                           "START_REPLICATION failed: " + msg);
@@ -238,7 +240,8 @@ private:
             char* buf = nullptr;
             const int n = PQgetCopyData(c, &buf, 1);
             if (n > 0) {
-                auto r = OnCopyData(repl, std::span(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(n)));
+                auto r = OnCopyData(repl,
+                                    std::span(reinterpret_cast<const std::uint8_t*>(buf), static_cast<std::size_t>(n)));
                 PQfreemem(buf);
                 if (!r) return r;
                 idle_ = false;
@@ -280,8 +283,10 @@ private:
 
     // Periodic status updates (also keep the walsender from timing us out) and lag samples.
     SourceStatus Housekeeping(PgSource& repl) {
-        if (MsSince(last_status_) >= options_.status_interval_ms || (flushed_ != sent_flush_ && MsSince(last_status_) >= 100)) {
-            if (!SendStatus(repl, false)) return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
+        if (MsSince(last_status_) >= options_.status_interval_ms ||
+            (flushed_ != sent_flush_ && MsSince(last_status_) >= 100)) {
+            if (!SendStatus(repl, false))
+                return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
         }
         if (MsSince(last_lag_) >= options_.lag_interval_ms && normal_) {
             last_lag_ = Steady::now();
@@ -360,7 +365,8 @@ private:
         for (auto rel : t.relations) {
             const std::string name = mapper_->NameOf(rel);
             if (truncates_.First(name)) {
-                spdlog::warn("capture: TRUNCATE of {} is not turned into events (no row changes are sent for it)", name);
+                spdlog::warn("capture: TRUNCATE of {} is not turned into events (no row changes are sent for it)",
+                             name);
             }
         }
         return {};
@@ -380,7 +386,8 @@ private:
                 std::lock_guard lock(mu_);
                 ++status_.skipped_unmapped_table;
                 if (unmapped_.First(outcome->detail)) {
-                    spdlog::warn("capture: changes of {} are skipped: the capture map does not name it", outcome->detail);
+                    spdlog::warn("capture: changes of {} are skipped: the capture map does not name it",
+                                 outcome->detail);
                 }
                 break;
             }
@@ -432,9 +439,11 @@ private:
         for (auto& batch : pending_) {
             if (batch.events.empty()) continue;
             ready_rows_ += batch.events.size();
-            std::string key = "capture:" + system_id_ + ":" + FormatLsn(txn_.final_lsn) + ":" + std::to_string(txn_.chunk);
+            std::string key =
+                "capture:" + system_id_ + ":" + FormatLsn(txn_.final_lsn) + ":" + std::to_string(txn_.chunk);
             if (ready_.empty()) ready_since_ = Steady::now();
-            ready_.push_back(store::Store::IngestRequest{std::move(batch.site), std::move(batch.events), std::move(key)});
+            ready_.push_back(
+                store::Store::IngestRequest{std::move(batch.site), std::move(batch.events), std::move(key)});
         }
         pending_.clear();
         pending_index_.clear();

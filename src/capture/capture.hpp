@@ -47,7 +47,7 @@ struct CaptureOptions {
 using AcceptedFn = std::function<void(std::size_t events, std::size_t deliveries)>;
 
 class Capture final {
-public:
+  public:
     Capture(store::Store& store, const Clock& clock, CaptureOptions options, AcceptedFn on_accepted);
     ~Capture();
     Capture(const Capture&) = delete;
@@ -70,7 +70,7 @@ public:
 
     class Impl;
 
-private:
+  private:
     std::unique_ptr<Impl> impl_;
 };
 

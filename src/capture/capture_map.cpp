@@ -1,11 +1,10 @@
 #include "capture/capture_map.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <fstream>
 #include <sstream>
-
-#include <boost/json.hpp>
 
 namespace hookd::capture {
 namespace {
@@ -24,7 +23,8 @@ bool IsIdentifier(std::string_view s) {
 // Replication slot names: lower-case letters, digits and underscores (PostgreSQL's rule).
 bool IsSlotName(std::string_view s) {
     if (s.empty() || s.size() > 63) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
 }
 
 Error Bad(const std::string& where, const std::string& message) {
@@ -40,7 +40,8 @@ Result<std::string> StringField(const json::object& o, std::string_view key, con
     return std::string(v->as_string());
 }
 
-Result<std::optional<std::string>> OptionalString(const json::object& o, std::string_view key, const std::string& where) {
+Result<std::optional<std::string>> OptionalString(const json::object& o, std::string_view key,
+                                                  const std::string& where) {
     if (!o.contains(key)) return std::optional<std::string>();
     auto s = StringField(o, key, where);
     if (!s) return Fail(s.error());
@@ -68,7 +69,8 @@ Result<TableMap> ParseTable(const json::value& v, std::size_t index, const Catal
     t.where = "tables[" + std::to_string(index) + "]";
     const auto* o = v.if_object();
     if (!o) return Fail(Bad(t.where, "must be an object"));
-    if (auto r = CheckKeys(*o, {"table", "entity", "id", "site", "siteId", "archive"}, t.where); !r) return Fail(r.error());
+    if (auto r = CheckKeys(*o, {"table", "entity", "id", "site", "siteId", "archive"}, t.where); !r)
+        return Fail(r.error());
     auto table = StringField(*o, "table", t.where);
     if (!table) return Fail(table.error());
     if (const auto dot = table->find('.'); dot != std::string::npos) {

@@ -17,12 +17,12 @@ namespace hookd::capture {
 struct TableMap {
     std::string schema = "public";  //!< "public" when the map names the table without one
     std::string table;
-    std::string entity;     //!< the catalogue's spelling
-    std::string id_column;  //!< its value becomes entityId
-    std::optional<std::string> site_column;  //!< a column holding the hookd site id...
-    std::optional<SiteId> site_id;           //!< ...or one fixed site (exactly one of the two)
+    std::string entity;                         //!< the catalogue's spelling
+    std::string id_column;                      //!< its value becomes entityId
+    std::optional<std::string> site_column;     //!< a column holding the hookd site id...
+    std::optional<SiteId> site_id;              //!< ...or one fixed site (exactly one of the two)
     std::optional<std::string> archive_column;  //!< NULL → non-NULL in an UPDATE makes it ARCHIVE
-    std::string where;  //!< "tables[i]", for messages
+    std::string where;                          //!< "tables[i]", for messages
 
     //! "schema.table", as messages and the map spell it.
     [[nodiscard]] std::string Name() const { return schema + "." + table; }

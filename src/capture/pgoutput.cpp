@@ -12,7 +12,7 @@ constexpr std::int64_t kPgEpochUnixSeconds = 946'684'800;
 // A cursor over a byte span in network byte order. Every read checks the bytes left; the
 // first failure sticks (ok() false), so a decoder can read a whole message and check once.
 class Reader final {
-public:
+  public:
     explicit Reader(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
 
     [[nodiscard]] bool ok() const { return error_.empty(); }
@@ -62,7 +62,7 @@ public:
         if (error_.empty()) error_ = std::move(message);
     }
 
-private:
+  private:
     bool Need(std::size_t n, const char* what) {
         if (!ok()) return false;
         if (left() < n) {
@@ -237,8 +237,8 @@ Result<CopyMessage> DecodeCopyData(std::span<const std::uint8_t> bytes) {
         return CopyMessage(k);
     }
     if (!r.ok()) return Fail(Error::Invalid("replication stream: empty CopyData message"));
-    return Fail(Error::Invalid("replication stream: unknown message kind " +
-                               std::to_string(static_cast<unsigned char>(kind))));
+    return Fail(
+        Error::Invalid("replication stream: unknown message kind " + std::to_string(static_cast<unsigned char>(kind))));
 }
 
 std::string EncodeStandbyStatus(Lsn written, Lsn flushed, Lsn applied, PgTime now, bool reply) {
@@ -313,8 +313,8 @@ Result<PgOutputMessage> DecodePgOutput(std::span<const std::uint8_t> bytes) {
         case 'M':
             return DecodeMessage(r);
         default:
-            return Fail(Error::Invalid("pgoutput: unknown message kind " +
-                                       std::to_string(static_cast<unsigned char>(kind))));
+            return Fail(
+                Error::Invalid("pgoutput: unknown message kind " + std::to_string(static_cast<unsigned char>(kind))));
     }
 }
 

@@ -87,8 +87,8 @@ struct RelationColumn {
     std::int32_t type_mod = 0;
 };
 struct Relation {
-    std::uint32_t id = 0;   //!< the table's OID
-    std::string nspname;    //!< empty for pg_catalog
+    std::uint32_t id = 0;  //!< the table's OID
+    std::string nspname;   //!< empty for pg_catalog
     std::string relname;
     char replica_identity = 'd';  //!< 'd' default, 'n' nothing, 'f' full, 'i' index
     std::vector<RelationColumn> columns;
@@ -125,8 +125,8 @@ struct LogicalMessage {
     std::string content;
 };
 
-using PgOutputMessage = std::variant<Begin, Commit, Origin, Relation, TypeInfo, Insert, Update, Delete, Truncate,
-                                     LogicalMessage>;
+using PgOutputMessage =
+    std::variant<Begin, Commit, Origin, Relation, TypeInfo, Insert, Update, Delete, Truncate, LogicalMessage>;
 
 //! Limits beyond which a message is refused as malformed.
 inline constexpr std::size_t kMaxColumns = 1664;  //!< PostgreSQL's MaxTupleAttributeNumber

@@ -105,7 +105,8 @@ RowOutcome RowMapper::Build(const Resolved& r, EventType type, const Tuple& row,
     out.kind = RowOutcome::Kind::kBadRow;
     const TupleValue* id = ValueAt(row, fallback, r.id);
     if (!id || id->kind != 't') {
-        out.detail = r.name + ": the row's " + r.table->id_column + " was not sent (NULL, or not in the replica identity)";
+        out.detail =
+            r.name + ": the row's " + r.table->id_column + " was not sent (NULL, or not in the replica identity)";
         return out;
     }
     auto entity_id = EntityIdFromColumn(id->data, r.id_type);

@@ -27,7 +27,7 @@ struct RowOutcome {
 };
 
 class RowMapper final {
-public:
+  public:
     explicit RowMapper(const CaptureMap& map) : map_(map) {}
 
     //! Records (or replaces) a table's metadata. Errors (kInvalid, one line) when a mapped
@@ -42,11 +42,11 @@ public:
     //! The "schema.table" name of a described relation, or its OID.
     [[nodiscard]] std::string NameOf(std::uint32_t relation) const;
 
-private:
+  private:
     struct Resolved {
-        std::string name;             //!< schema.table
+        std::string name;                 //!< schema.table
         const TableMap* table = nullptr;  //!< nullptr: not mapped
-        int id = -1;                  //!< column positions in the tuple
+        int id = -1;                      //!< column positions in the tuple
         int site = -1;
         int archive = -1;
         std::uint32_t id_type = 0;

@@ -1,5 +1,7 @@
 #include "capture/source.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
 
@@ -35,7 +37,8 @@ SourceStatus CheckServer(PgSource& conn) {
                               "'; change capture needs 'logical': run ALTER SYSTEM SET wal_level = logical; "
                               "and restart PostgreSQL");
     }
-    auto role = conn.Query("SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user");
+    auto role =
+        conn.Query("SELECT current_user, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user");
     if (!role) return tl::unexpected(role.error());
     if (PQntuples(role->get()) == 1 && Value(role->get(), 0, 1) != "t") {
         const std::string user = Value(role->get(), 0, 0);
@@ -71,8 +74,8 @@ SourceStatus CheckTable(PgSource& conn, const TableMap& t) {
     }
     const std::string oid = Value(rel->get(), 0, 0);
     const std::string ident = Value(rel->get(), 0, 1);
-    auto cols = conn.Query("SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped",
-                           {oid});
+    auto cols = conn.Query(
+        "SELECT attname FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped", {oid});
     if (!cols) return tl::unexpected(cols.error());
     std::set<std::string> names;
     for (int i = 0; i < PQntuples(cols->get()); ++i) names.insert(Value(cols->get(), i, 0));
@@ -82,13 +85,14 @@ SourceStatus CheckTable(PgSource& conn, const TableMap& t) {
         const std::string& name = column ? (column->has_value() ? **column : std::string()) : t.id_column;
         if (name.empty()) continue;
         if (!names.contains(name)) {
-            return SourceFail(Trouble::kMap, prefix + "table " + t.Name() + " has no column " + name + " (its \"" +
-                                                 key + "\")");
+            return SourceFail(Trouble::kMap,
+                              prefix + "table " + t.Name() + " has no column " + name + " (its \"" + key + "\")");
         }
     }
     const std::string alter = "ALTER TABLE " + t.SqlName() + " REPLICA IDENTITY FULL;";
     if (t.archive_column && ident != "f") {
-        return SourceFail(Trouble::kMap, prefix + "the archive rule needs the old row of " + t.Name() + ": run " + alter);
+        return SourceFail(Trouble::kMap,
+                          prefix + "the archive rule needs the old row of " + t.Name() + ": run " + alter);
     }
     if (ident == "f") return {};
     // A DELETE carries only the replica identity's columns: the id (and site column) must be among them.
@@ -98,7 +102,9 @@ SourceStatus CheckTable(PgSource& conn, const TableMap& t) {
         if (column && !key->contains(*column)) {
             return SourceFail(Trouble::kMap, prefix + "column " + *column + " of " + t.Name() +
                                                  " is not in its replica identity, so a DELETE would not carry it: "
-                                                 "run " + alter + " (or REPLICA IDENTITY USING INDEX with a unique "
+                                                 "run " +
+                                                 alter +
+                                                 " (or REPLICA IDENTITY USING INDEX with a unique "
                                                  "index on it)");
         }
     }
@@ -114,13 +120,16 @@ SourceStatus EnsurePublication(PgSource& conn, const CaptureMap& map) {
         auto created = conn.Query(sql);
         // Another node may have created it at the same moment: that one is as good.
         if (!created && created.error().message.find("already exists") == std::string::npos) {
-            return SourceFail(Trouble::kOperator, "cannot create the publication " + map.publication + ": " +
-                                                      created.error().message);
+            return SourceFail(Trouble::kOperator,
+                              "cannot create the publication " + map.publication + ": " + created.error().message);
         }
+        if (created)
+            spdlog::info("capture: created the publication {} for the {} mapped tables", map.publication,
+                         map.tables.size());
         return {};
     }
-    auto tables = conn.Query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
-                             {map.publication});
+    auto tables =
+        conn.Query("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", {map.publication});
     if (!tables) return tl::unexpected(tables.error());
     std::set<std::pair<std::string, std::string>> published;
     for (int i = 0; i < PQntuples(tables->get()); ++i) {
@@ -137,16 +146,21 @@ SourceStatus EnsurePublication(PgSource& conn, const CaptureMap& map) {
 }
 
 SourceStatus EnsureSlot(PgSource& conn, const CaptureMap& map) {
-    auto slot = conn.Query("SELECT plugin, slot_type, wal_status, database = current_database() FROM pg_replication_slots "
-                           "WHERE slot_name = $1",
-                           {map.slot});
+    auto slot = conn.Query(
+        "SELECT plugin, slot_type, wal_status, database = current_database() FROM pg_replication_slots "
+        "WHERE slot_name = $1",
+        {map.slot});
     if (!slot) return tl::unexpected(slot.error());
     if (PQntuples(slot->get()) == 0) {
         auto created = conn.Query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", {map.slot});
         if (!created && created.error().message.find("already exists") == std::string::npos) {
-            return SourceFail(Trouble::kOperator, "cannot create the replication slot " + map.slot + ": " +
-                                                      created.error().message);
+            return SourceFail(Trouble::kOperator,
+                              "cannot create the replication slot " + map.slot + ": " + created.error().message);
         }
+        // Loud on purpose: changes committed before this moment are not captured (a slot
+        // that vanished while hookd ran means some were not).
+        if (created)
+            spdlog::warn("capture: created the replication slot {}: changes are captured from now on", map.slot);
         return {};
     }
     const PGresult* r = slot->get();
@@ -160,7 +174,8 @@ SourceStatus EnsureSlot(PgSource& conn, const CaptureMap& map) {
                           "the replication slot " + map.slot +
                               " was invalidated (the source removed WAL it still needed, see max_slot_wal_keep_size): "
                               "changes since its last confirmed position are lost to capture; after reconciling, run "
-                              "SELECT pg_drop_replication_slot(" + Literal(map.slot) + "); and hookd starts a new one");
+                              "SELECT pg_drop_replication_slot(" +
+                              Literal(map.slot) + "); and hookd starts a new one");
     }
     return {};
 }

@@ -5,9 +5,8 @@
 
 #include <memory>
 #include <string>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "capture/capture_map.hpp"
 #include "capture/pgoutput.hpp"
@@ -39,7 +38,7 @@ inline tl::unexpected<SourceError> SourceFail(Trouble kind, std::string message)
 using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 class PgSource final {
-public:
+  public:
     //! Connects; `replication` opens a walsender connection (replication=database).
     static SourceResult<std::unique_ptr<PgSource>> Connect(const std::string& url, bool replication);
     ~PgSource();
@@ -54,7 +53,7 @@ public:
     //! The last error of this connection, one line.
     [[nodiscard]] std::string LastError() const;
 
-private:
+  private:
     explicit PgSource(PGconn* conn) : conn_(conn) {}
     PGconn* conn_;
 };

@@ -9,9 +9,11 @@ std::string RenderCaptureMetrics(const CaptureStatus& s) {
     };
     series("hookd_capture_streaming", "gauge", "Whether this node streams the change capture slot (1) or not (0).");
     out += "hookd_capture_streaming " + std::string(s.state == "streaming" ? "1" : "0") + "\n";
-    series("hookd_capture_lag_bytes", "gauge", "WAL bytes between the source's current position and the confirmed one.");
+    series("hookd_capture_lag_bytes", "gauge",
+           "WAL bytes between the source's current position and the confirmed one.");
     out += "hookd_capture_lag_bytes " + std::to_string(s.lag_bytes) + "\n";
-    series("hookd_capture_lag_seconds", "gauge", "Age of the last accepted source transaction while behind; 0 when caught up.");
+    series("hookd_capture_lag_seconds", "gauge",
+           "Age of the last accepted source transaction while behind; 0 when caught up.");
     out += "hookd_capture_lag_seconds " + std::to_string(static_cast<double>(s.lag_ms) / 1000.0) + "\n";
     series("hookd_capture_changes_total", "counter", "Source row changes accepted as events.");
     out += "hookd_capture_changes_total " + std::to_string(s.changes) + "\n";

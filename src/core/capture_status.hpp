@@ -14,9 +14,9 @@ struct CaptureStatus {
     std::optional<std::string> slot;
     std::optional<std::string> publication;
     std::optional<std::string> confirmed_lsn;  //!< "X/X": the position confirmed to the source
-    std::int64_t lag_bytes = 0;  //!< the source's current WAL position minus confirmed_lsn
-    std::int64_t lag_ms = 0;     //!< now minus the commit time of the last accepted transaction; 0 when caught up
-    std::uint64_t changes = 0;   //!< row changes accepted as events since start
+    std::int64_t lag_bytes = 0;                //!< the source's current WAL position minus confirmed_lsn
+    std::int64_t lag_ms = 0;    //!< now minus the commit time of the last accepted transaction; 0 when caught up
+    std::uint64_t changes = 0;  //!< row changes accepted as events since start
     std::uint64_t skipped_unknown_site = 0;
     std::uint64_t skipped_unmapped_table = 0;
     std::uint64_t skipped_bad_row = 0;  //!< rows of a mapped table without a usable id or site

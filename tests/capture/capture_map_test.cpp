@@ -1,9 +1,10 @@
 // The capture map (SPEC §10) and the mapping of row changes to events: the spec's example,
 // each validation error as one line, and INSERT/UPDATE/ARCHIVE/DELETE with the entity id's
 // natural JSON form.
+#include "capture/capture_map.hpp"
+
 #include <gtest/gtest.h>
 
-#include "capture/capture_map.hpp"
 #include "capture/row_mapper.hpp"
 
 namespace hookd::capture {
@@ -51,17 +52,20 @@ TEST(CaptureMapTest, EachInvalidMapIsOneLineNamingTheProblem) {
         {"[]", "must be a JSON object"},
         {R"({})", "missing \"tables\""},
         {R"({"tables":[]})", "tables: must be a non-empty list"},
-        {R"({"tables":[{"table":"t","entity":"Nope","id":"id","siteId":"acme"}]})", "tables[0].entity: 'Nope' is not in the catalogue"},
+        {R"({"tables":[{"table":"t","entity":"Nope","id":"id","siteId":"acme"}]})",
+         "tables[0].entity: 'Nope' is not in the catalogue"},
         {R"({"tables":[{"table":"t","entity":"Room","siteId":"acme"}]})", "tables[0]: missing \"id\""},
         {R"({"tables":[{"table":"t","entity":"Room","id":"id"}]})", "exactly one of \"site\""},
         {R"({"tables":[{"table":"t","entity":"Room","id":"id","site":"s","siteId":"acme"}]})", "exactly one of"},
         {R"({"tables":[{"table":"t","entity":"Room","id":"id","siteId":"Bad Site"}]})", "tables[0].siteId"},
-        {R"({"tables":[{"table":"t","entity":"Room","id":"id","siteId":"acme","colour":1}]})", "unknown key \"colour\""},
+        {R"({"tables":[{"table":"t","entity":"Room","id":"id","siteId":"acme","colour":1}]})",
+         "unknown key \"colour\""},
         {R"({"slot":"Bad-Slot","tables":[{"table":"t","entity":"Room","id":"id","siteId":"acme"}]})", "slot:"},
         {R"({"tables":[{"table":"a.b.c","entity":"Room","id":"id","siteId":"acme"}]})", "tables[0].table"},
         {R"({"tables":[{"table":"t","entity":"Room","id":"x; drop","siteId":"acme"}]})", "tables[0].id"},
         {R"({"tables":[{"table":"t","entity":"Room","id":"id","siteId":"acme"},
-                       {"table":"public.t","entity":"Room","id":"id","siteId":"acme"}]})", "mapped twice"},
+                       {"table":"public.t","entity":"Room","id":"id","siteId":"acme"}]})",
+         "mapped twice"},
         {R"({"extra":1,"tables":[]})", "unknown key \"extra\""},
     };
     for (const auto& [json, expected] : cases) {
@@ -86,13 +90,16 @@ TupleValue T(std::string s) { return TupleValue{'t', std::move(s)}; }
 TupleValue Null() { return TupleValue{'n', {}}; }
 
 class RowMapperTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         auto m = ParseCaptureMap(kSpecMap, cat_);
         ASSERT_TRUE(m);
         map_ = std::move(*m);
         mapper_ = std::make_unique<RowMapper>(map_);
-        Relation agreements{1, "public", "agreements", 'f',
+        Relation agreements{1,
+                            "public",
+                            "agreements",
+                            'f',
                             {{true, "id", 20, -1}, {false, "site_id", 25, -1}, {false, "archived_at", 1184, -1}}};
         ASSERT_TRUE(mapper_->OnRelation(agreements));
         Relation rooms{2, "public", "rooms", 'd', {{true, "room_id", 25, -1}}};
@@ -148,9 +155,12 @@ TEST_F(RowMapperTest, UnmappedTablesAndUnusableRowsAreSkipped) {
 
 TEST_F(RowMapperTest, ANewRelationMessageReplacesTheOldOne) {
     // ALTER TABLE ... ADD COLUMN before id: positions move.
-    Relation altered{1, "public", "agreements", 'f',
-                     {{false, "note", 25, -1}, {true, "id", 20, -1}, {false, "site_id", 25, -1},
-                      {false, "archived_at", 1184, -1}}};
+    Relation altered{
+        1,
+        "public",
+        "agreements",
+        'f',
+        {{false, "note", 25, -1}, {true, "id", 20, -1}, {false, "site_id", 25, -1}, {false, "archived_at", 1184, -1}}};
     ASSERT_TRUE(mapper_->OnRelation(altered));
     auto o = mapper_->Map(Insert{1, {T("hello"), T("26"), T("acme"), Null()}});
     EXPECT_EQ(o->event.entity_id.text, "26");

@@ -3,7 +3,6 @@
 // events; a transaction larger than a chunk is accepted whole; and a second slot replaying
 // the same transactions (as after a crash) accepts none of them twice.
 #include "capture/capture.hpp"
-#include "capture/pgoutput.hpp"
 
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -13,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "capture/pgoutput.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 
@@ -37,7 +37,7 @@ bool WaitFor(F&& done) {
 }
 
 class CaptureTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set (scripts/test.sh sets it)";
         conn_ = PQconnectdb(AdminUrl().c_str());
@@ -57,7 +57,8 @@ protected:
         w.site = "acme";
         w.payload_url = "http://127.0.0.1:9/hook";
         w.secret = "mySecret";
-        w.events = Bit(EventType::kCreate) | Bit(EventType::kUpdate) | Bit(EventType::kDelete) | Bit(EventType::kArchive);
+        w.events =
+            Bit(EventType::kCreate) | Bit(EventType::kUpdate) | Bit(EventType::kDelete) | Bit(EventType::kArchive);
         w.send_everything = true;
         // No dispatcher runs here: nothing is sent; the deliveries show what was accepted.
         ASSERT_TRUE(store_->CreateWebhook(w));
@@ -80,15 +81,15 @@ protected:
     }
     CaptureMap Map(const std::string& slot, const std::string& extra = "") {
         auto cat = Catalogue::Parse(R"({"entities":[{"name":"Agreement"}]})");
-        auto m = ParseCaptureMap(R"({"slot":")" + slot + R"(","publication":")" + name_ +
-                                     R"(","tables":[{"table":")" + name_ +
-                                     R"(","entity":"Agreement","id":"id","site":"site")" + extra + "}]}",
+        auto m = ParseCaptureMap(R"({"slot":")" + slot + R"(","publication":")" + name_ + R"(","tables":[{"table":")" +
+                                     name_ + R"(","entity":"Agreement","id":"id","site":"site")" + extra + "}]}",
                                  *cat);
         EXPECT_TRUE(m) << m.error().message;
         slots_.push_back(slot);
         return *m;
     }
-    std::unique_ptr<Capture> Make(const std::string& slot, const std::string& extra = "", std::size_t chunk = kChunkRows) {
+    std::unique_ptr<Capture> Make(const std::string& slot, const std::string& extra = "",
+                                  std::size_t chunk = kChunkRows) {
         CaptureOptions o;
         o.url = AdminUrl();
         o.map = Map(slot, extra);
@@ -120,7 +121,8 @@ TEST_F(CaptureTest, PrepareNamesWhatTheSourceLacks) {
     auto r = c->Prepare();
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, ErrorCode::kInvalid);
-    EXPECT_NE(r.error().message.find("ALTER TABLE \"public\".\"" + name_ + "\" REPLICA IDENTITY FULL"), std::string::npos)
+    EXPECT_NE(r.error().message.find("ALTER TABLE \"public\".\"" + name_ + "\" REPLICA IDENTITY FULL"),
+              std::string::npos)
         << r.error().message;
     // The site column is not in the primary key: a DELETE would not carry it.
     r = Make(name_ + "_b")->Prepare();

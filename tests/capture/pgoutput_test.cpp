@@ -16,7 +16,7 @@ namespace {
 
 // Builds protocol bytes in network order.
 class Bytes {
-public:
+  public:
     Bytes& U8(std::uint8_t v) {
         b_.push_back(v);
         return *this;
@@ -37,7 +37,7 @@ public:
     [[nodiscard]] std::span<const std::uint8_t> span() const { return b_; }
     std::vector<std::uint8_t> b_;
 
-private:
+  private:
     Bytes& Int(std::uint64_t v, int n) {
         for (int i = n - 1; i >= 0; --i) b_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
         return *this;
@@ -142,22 +142,22 @@ TEST(PgOutputTest, DecodesDeleteTruncateOriginTypeAndMessage) {
 
 TEST(PgOutputTest, RefusesMalformedInput) {
     const std::vector<Bytes> bad = {
-        Bytes(),                                                  // empty
-        Bytes().Ch('Z'),                                          // unknown kind
-        Bytes().Ch('B').U64(1),                                   // truncated
-        Bytes().Ch('B').U64(1).U64(2).U32(3).U8(0),               // trailing byte
-        Bytes().Ch('I').U32(7).Ch('X').U16(0),                    // not 'N'
-        Bytes().Ch('I').U32(7).Ch('N').U16(1).Ch('t').U32(100),   // length beyond the message
-        Bytes().Ch('I').U32(7).Ch('N').U16(3).Ch('n'),            // fewer columns than counted
-        Bytes().Ch('I').U32(7).Ch('N').U16(60000).Ch('n'),        // absurd column count
-        Bytes().Ch('I').U32(7).Ch('N').U16(1).Ch('q'),            // unknown column kind
-        Bytes().Ch('R').U32(1).Str("s").Raw("unterminated"),      // string without NUL
-        Bytes().Ch('R').U32(1).Str("s").Str("t").Ch('x').U16(0),  // unknown replica identity
+        Bytes(),                                                    // empty
+        Bytes().Ch('Z'),                                            // unknown kind
+        Bytes().Ch('B').U64(1),                                     // truncated
+        Bytes().Ch('B').U64(1).U64(2).U32(3).U8(0),                 // trailing byte
+        Bytes().Ch('I').U32(7).Ch('X').U16(0),                      // not 'N'
+        Bytes().Ch('I').U32(7).Ch('N').U16(1).Ch('t').U32(100),     // length beyond the message
+        Bytes().Ch('I').U32(7).Ch('N').U16(3).Ch('n'),              // fewer columns than counted
+        Bytes().Ch('I').U32(7).Ch('N').U16(60000).Ch('n'),          // absurd column count
+        Bytes().Ch('I').U32(7).Ch('N').U16(1).Ch('q'),              // unknown column kind
+        Bytes().Ch('R').U32(1).Str("s").Raw("unterminated"),        // string without NUL
+        Bytes().Ch('R').U32(1).Str("s").Str("t").Ch('x').U16(0),    // unknown replica identity
         Bytes().Ch('R').U32(1).Str("s").Str("t").Ch('d').U16(500),  // columns beyond the message
-        Bytes().Ch('T').U32(1000000).U8(0).U32(1),                // relation count mismatch
-        Bytes().Ch('D').U32(1).Ch('N').U16(0),                    // delete needs K or O
-        Bytes().Ch('U').U32(1).Ch('K').U16(0).Ch('K').U16(0),     // update: second tuple not 'N'
-        Bytes().Ch('M').U8(0).U64(0).Str("p").U32(10).Raw("abc"),  // message length mismatch
+        Bytes().Ch('T').U32(1000000).U8(0).U32(1),                  // relation count mismatch
+        Bytes().Ch('D').U32(1).Ch('N').U16(0),                      // delete needs K or O
+        Bytes().Ch('U').U32(1).Ch('K').U16(0).Ch('K').U16(0),       // update: second tuple not 'N'
+        Bytes().Ch('M').U8(0).U64(0).Str("p").U32(10).Raw("abc"),   // message length mismatch
     };
     for (std::size_t i = 0; i < bad.size(); ++i) {
         auto m = DecodePgOutput(bad[i].span());
@@ -198,7 +198,7 @@ TEST(ReplicationFramingTest, EncodesTheStandbyStatusUpdate) {
 // ---------------------------------------------------------------- a real server's bytes
 
 class PgOutputServerTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         const char* url = std::getenv("HOOKD_TEST_PG_URL");
         if (!url || !*url) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set (scripts/test.sh sets it)";
