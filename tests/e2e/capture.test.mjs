@@ -284,6 +284,33 @@ test('a restart of the source database mid-stream loses nothing', { skip, timeou
     { message: '200 changes delivered', describe: () => `${rx.requests.length} received; ${server.logTail(10)}` });
 });
 
+test('an invalidated slot (max_slot_wal_keep_size) is an "error" state, never a silent loss', { skip, timeout: 90000 }, async () => {
+  const clusterDir = makeTempDir('hookd-capture-pg');
+  const start = spawnSync(path.join(REPO_ROOT, 'scripts', 'pg.sh'), ['start', clusterDir], { encoding: 'utf8' });
+  assert.equal(start.status, 0, start.stderr);
+  cleanup.push(() => spawnSync(path.join(REPO_ROOT, 'scripts', 'pg.sh'), ['stop', clusterDir]));
+  const admin = start.stdout.trim();
+  psql(admin, `ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'`);
+  psql(admin, 'SELECT pg_reload_conf()');
+  const src = sourceDatabase(admin);
+  const siteId = randomId('inv');
+  const server = await startCapturing(src, specTables(siteId));
+  await waitStreaming(server);
+  await server.stop();
+  // hookd is away while the source writes and removes WAL past the bound.
+  psql(src.url, 'CREATE TABLE filler (v int)');
+  for (let i = 0; i < 4; i++) psql(src.url, 'INSERT INTO filler VALUES (1); SELECT pg_switch_wal()');
+  psql(src.url, 'CHECKPOINT');
+  assert.equal(psql(src.url, `SELECT wal_status FROM pg_replication_slots WHERE slot_name = '${src.slot}'`), 'lost');
+  await server.start();
+  const st = await waitFor(async () => {
+    const s = await captureState(server);
+    return s.state === 'error' && s;
+  }, 15000, { message: 'capture in error', describe: async () => JSON.stringify(await captureState(server)) });
+  assert.match(st.error, /was invalidated/);
+  assert.match(st.error, /pg_drop_replication_slot/);
+});
+
 test('a 200k-row transaction is accepted whole with bounded memory', { skip, timeout: 120000 }, async () => {
   const src = sourceDatabase();
   const siteId = randomId('big');
