@@ -257,8 +257,9 @@ class Capture::Impl {
             }
             if (n < -1) return SourceFail(Trouble::kTransient, "replication stream lost: " + repl.LastError());
             // Nothing more is here. Small transactions arriving back to back are committed
-            // together: wait up to 1 ms for the next one, but let none wait more than 10 ms.
-            if (!ready_.empty() && MsSince(ready_since_) < 10) {
+            // together: wait up to 1 ms for the next one, but let none wait longer than
+            // batch_wait_ms (the commit → receiver latency budget is a few milliseconds).
+            if (!ready_.empty() && MsSince(ready_since_) < options_.batch_wait_ms) {
                 pollfd p{PQsocket(c), POLLIN, 0};
                 if (poll(&p, 1, 1) > 0) {
                     if (PQconsumeInput(c) == 0) {

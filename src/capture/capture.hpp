@@ -40,6 +40,7 @@ struct CaptureOptions {
     DurationMs min_backoff_ms = 250;       //!< reconnect backoff after a failure, doubling...
     DurationMs max_backoff_ms = 5000;      //!< ...up to this
     DurationMs error_retry_ms = 10'000;    //!< retry after an error an operator must fix
+    DurationMs batch_wait_ms = 2;          //!< longest a committed-ready transaction waits for the next
     std::size_t chunk_rows = kChunkRows;
 };
 
