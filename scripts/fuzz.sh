@@ -21,7 +21,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || [[ $seconds -lt 1 ]]; then
   exit 2
 fi
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(fuzz_api_request fuzz_url fuzz_signature)
+[[ ${#targets[@]} -eq 0 ]] && targets=(fuzz_api_request fuzz_url fuzz_signature fuzz_pgoutput)
 
 build=${HOOKD_FUZZ_BUILD_DIR:-$root/build-fuzz}
 lock=${HOOKD_BUILD_LOCK:-/tmp/hookd-build.lock}

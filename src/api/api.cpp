@@ -136,6 +136,7 @@ void Api::AddRoutes() {
     add("GET", "/v1/openapi.json", Access::kPublic, &Api::OpenApi);
     add("GET", "/v1/me", Access::kAny, &Api::Me);
     add("GET", "/v1/catalog", Access::kAny, &Api::CatalogueJson);
+    add("GET", "/v1/capture", Access::kOperator, &Api::CaptureState);
     add("POST", "/v1/sites", Access::kOperator, &Api::CreateSite);
     add("GET", "/v1/sites", Access::kOperator, &Api::ListSites);
     add("GET", "/v1/sites/{site}", Access::kOperator, &Api::GetSite);
@@ -307,6 +308,21 @@ HttpResponse Api::Ready(Ctx&) {
     return Json(200, json::object{{"status", "ready"}});
 }
 
+HttpResponse Api::CaptureState(Ctx&) {
+    const CaptureStatus c = options_.capture ? options_.capture() : CaptureStatus{};
+    auto text = [](const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); };
+    json::object o{{"state", c.state},
+                   {"slot", text(c.slot)},
+                   {"publication", text(c.publication)},
+                   {"confirmedLsn", text(c.confirmed_lsn)},
+                   {"lagBytes", c.lag_bytes},
+                   {"lagMs", c.lag_ms},
+                   {"changes", c.changes},
+                   {"skipped", c.skipped()},
+                   {"error", text(c.error)}};
+    return Json(200, o);
+}
+
 HttpResponse Api::MetricsText(Ctx& ctx) {
     if (!options_.metrics_token.empty()) {
         const std::string expected = "Bearer " + options_.metrics_token;
@@ -329,6 +345,7 @@ HttpResponse Api::MetricsText(Ctx& ctx) {
     HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.Render(gauges);
+    r.body += RenderCaptureMetrics(options_.capture ? options_.capture() : CaptureStatus{});
     if (stats && stats->partitions_owned) {
         // Several nodes on PostgreSQL: this node's share of the partitioned queue.
         r.body += "# HELP hookd_partitions_owned Queue partitions this node owns (serving or draining).\n"

@@ -11,6 +11,7 @@
 
 #include "api/http_types.hpp"
 #include "core/address_guard.hpp"
+#include "core/capture_status.hpp"
 #include "core/catalogue.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
@@ -28,6 +29,7 @@ struct ApiOptions {
     DurationMs default_grace_ms = 86'400'000;   //!< rotate-secret grace period when not given
     std::string ca_file;                        //!< receivers' CA bundle (receiver checks); empty = system
     int max_receiver_checks = 4;                //!< receiver checks running at once; more answer 429
+    CaptureStatusSource capture;                //!< change capture's state; empty when --capture is off
 };
 
 struct Principal {
@@ -63,6 +65,7 @@ private:
     HttpResponse OpenApi(Ctx&);
     HttpResponse Me(Ctx&);
     HttpResponse CatalogueJson(Ctx&);
+    HttpResponse CaptureState(Ctx&);
     // sites, tokens
     HttpResponse CreateSite(Ctx&);
     HttpResponse ListSites(Ctx&);

@@ -192,6 +192,15 @@ Result<cli::ServeSettings> Validate(const ServeFlags& f) {
         s.operator_token_source = f.operator_token_file;
     }
     if (const char* k = std::getenv("HOOKD_MASTER_KEY"); k && *k) s.master_key_env = k;
+    if (!f.capture.empty() && !cli::IsPostgresUrl(f.capture)) {
+        return Fail(Error::Invalid("--capture: expected postgresql://USER@HOST:PORT/DB"));
+    }
+    if (f.capture.empty() != f.capture_map.empty()) {
+        return Fail(Error::Invalid(f.capture.empty() ? "--capture-map: needs --capture (the source database)"
+                                                     : "--capture: needs --capture-map (the capture map file)"));
+    }
+    s.capture_url = f.capture;
+    s.capture_map_file = f.capture_map;
     return s;
 }
 

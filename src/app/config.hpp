@@ -38,6 +38,8 @@ struct ServeFlags {
     int handler_threads = 8;                       //!< --handler-threads / HOOKD_HANDLER_THREADS
     std::string client_timeout = "30s";            //!< --client-timeout / HOOKD_CLIENT_TIMEOUT: slow clients are cut off
     int max_connections = 10'000;                  //!< --max-connections / HOOKD_MAX_CONNECTIONS: more are closed at once
+    std::string capture;                           //!< --capture / HOOKD_CAPTURE: source postgresql:// URL; empty = off
+    std::string capture_map;                       //!< --capture-map / HOOKD_CAPTURE_MAP: map file, needed with --capture
 };
 
 //! One setting of a config file: `key = value` on line `line`.

@@ -146,6 +146,12 @@ int main(int argc, char** argv) {
         ->envname("HOOKD_HANDLER_THREADS")
         ->capture_default_str();
 
+    serve->add_option("--capture", flags.capture,
+                      "Change capture: the source postgresql:// URL whose committed changes become events")
+        ->envname("HOOKD_CAPTURE");
+    serve->add_option("--capture-map", flags.capture_map, "Change capture: the map file (tables to entities)")
+        ->envname("HOOKD_CAPTURE_MAP");
+
     cli::ListenOptions listen;
     auto* listen_cmd = app.add_subcommand("listen", "Receive deliveries locally, verify both signatures, print them");
     listen_cmd->add_option("--listen", listen.listen, "HOST:PORT to receive on")->capture_default_str();

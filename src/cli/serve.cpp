@@ -14,6 +14,8 @@
 
 #include "api/api.hpp"
 #include "api/http_server.hpp"
+#include "capture/capture.hpp"
+#include "capture/capture_map.hpp"
 #include "cli/commands.hpp"
 #include "cli/default_catalogue.hpp"
 #include "cli/keys.hpp"
@@ -146,6 +148,16 @@ int Serve(const ServeSettings& s) {
         spdlog::error("{}", catalogue.error().message);
         return 1;
     }
+    // The capture map is checked before anything starts: a bad map stops serve at once.
+    std::optional<capture::CaptureMap> capture_map;
+    if (!s.capture_url.empty()) {
+        auto map = capture::LoadCaptureMap(s.capture_map_file, *catalogue);
+        if (!map) {
+            spdlog::error("{}", map.error().message);
+            return 1;
+        }
+        capture_map = std::move(*map);
+    }
     auto key = LoadMasterKey(s.master_key_env, s.master_key_file, true);
     if (!key) {
         spdlog::error("{}", key.error().message);
@@ -197,7 +209,30 @@ int Serve(const ServeSettings& s) {
     dopt.auto_disable_after_ms = s.auto_disable_after_ms;
     delivery::Dispatcher dispatcher(**store, metrics, clock, DefaultRandomSource(), dopt);
 
+    // Change capture: its own thread; stopped (after its last commit) before the dispatcher.
+    std::unique_ptr<capture::Capture> capture;
+    if (capture_map) {
+        capture::CaptureOptions copt;
+        copt.url = s.capture_url;
+        copt.map = std::move(*capture_map);
+        capture = std::make_unique<capture::Capture>(
+            **store, clock, std::move(copt), [&metrics, &dispatcher](std::size_t events, std::size_t deliveries) {
+                metrics.EventsAccepted(events);
+                metrics.DeliveriesCreated(deliveries);
+                if (deliveries > 0) dispatcher.Wake();
+            });
+        if (auto r = capture->Prepare(); !r) {
+            if (r.error().code == ErrorCode::kInvalid) {
+                spdlog::error("{}", r.error().message);
+                return 1;
+            }
+            // The source is unreachable or needs an operator: the capture thread keeps trying
+            // and GET /v1/capture shows why.
+        }
+    }
+
     api::ApiOptions aopt;
+    if (capture) aopt.capture = [&c = *capture] { return c.State(); };
     aopt.operator_token = s.operator_token;
     aopt.policy = s.policy;
     aopt.metrics_token = s.metrics_token;
@@ -227,6 +262,7 @@ int Serve(const ServeSettings& s) {
         return 1;
     }
     dispatcher.Start();
+    if (capture) capture->Start();
     Janitor janitor(**store, clock, s.retention_ms, s.purge_interval_ms);
 
     const std::string host = s.host.find(':') != std::string::npos ? "[" + s.host + "]" : s.host;
@@ -238,6 +274,11 @@ int Serve(const ServeSettings& s) {
                      s.sqlite_path, s.sqlite_synchronous);
     }
     spdlog::info("admin page: {}/admin/", base);
+    if (capture) {
+        const auto st = capture->State();
+        spdlog::info("change capture: slot {}, publication {} (state at GET /v1/capture)", st.slot.value_or(""),
+                     st.publication.value_or(""));
+    }
     spdlog::info("retry schedule: {} attempts; private network targets {}", s.schedule.attempts(),
                  s.policy.allow_private_network() ? "ALLOWED (--allow-private-network)" : "refused");
     if (!s.policy.allow_list().empty()) {
@@ -252,6 +293,7 @@ int Serve(const ServeSettings& s) {
     sigwait(&signals, &sig);
     spdlog::info("received {}, draining (up to {} ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT", s.drain_ms);
     server.Stop();
+    if (capture) capture->Stop();
     dispatcher.Stop(s.drain_ms);
     spdlog::info("stopped");
     return 0;

@@ -42,6 +42,8 @@ struct ServeSettings {
     std::optional<std::string> operator_token;  //!< HOOKD_OPERATOR_TOKEN, else the --operator-token-file's content
     std::string operator_token_source;          //!< where operator_token came from (for the start-up log)
     std::optional<std::string> master_key_env;  //!< HOOKD_MASTER_KEY
+    std::string capture_url;       //!< --capture: the source database; empty = change capture off
+    std::string capture_map_file;  //!< --capture-map: the capture map (SPEC §10), set with capture_url
 };
 
 //! Where a --db URL points, and the folder `serve` keeps the master key and the

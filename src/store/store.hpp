@@ -232,6 +232,23 @@ public:
     virtual Status VerifyMasterKey() = 0;
     //! Whether the database answers.
     virtual bool Ping() = 0;
+
+    // --- change capture (added with issue 14) ---
+    //! Several Ingest calls committed together: queued in order into one group commit (one
+    //! transaction), each answered as Ingest would answer it (its own idempotency key, its
+    //! own failure). Lets change capture commit many small source transactions at the cost
+    //! of one. The default runs them one after another.
+    struct IngestRequest {
+        SiteId site;
+        std::vector<ChangeEvent> events;
+        std::optional<std::string> idempotency_key;
+    };
+    virtual std::vector<Result<IngestResult>> IngestMany(std::vector<IngestRequest>& requests, TimeMs now) {
+        std::vector<Result<IngestResult>> out;
+        out.reserve(requests.size());
+        for (auto& r : requests) out.push_back(Ingest(r.site, std::move(r.events), r.idempotency_key, now));
+        return out;
+    }
 };
 
 }  // namespace hookd::store

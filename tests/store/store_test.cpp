@@ -703,6 +703,36 @@ TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
     EXPECT_EQ(store_->GetHealth("acme", a.id, 0).error().code, ErrorCode::kNotFound);
 }
 
+// Change capture commits several source transactions at once: in order, each with its own
+// idempotency key (a replayed one answers from its record and writes nothing).
+TEST_P(StoreTest, IngestManyCommitsInOrderWithEachKey) {
+    const Webhook w = MakeWebhook("acme", {});
+    ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "k1", kT0));
+    std::vector<Store::IngestRequest> requests;
+    requests.push_back({"acme", {Event(EventType::kCreate, "Room", "1")}, "k1"});  // seen: replayed
+    requests.push_back({"acme", {Event(EventType::kCreate, "Room", "2"), Event(EventType::kUpdate, "Room", "2")}, "k2"});
+    requests.push_back({"other", {Event(EventType::kCreate, "Room", "3")}, "k3"});
+    auto results = store_->IngestMany(requests, kT0 + 1);
+    ASSERT_EQ(results.size(), 3u);
+    ASSERT_TRUE(results[0] && results[1] && results[2]);
+    EXPECT_TRUE(results[0]->replayed);
+    EXPECT_FALSE(results[1]->replayed);
+    EXPECT_EQ(results[1]->ids.size(), 2u);
+    EXPECT_EQ(results[1]->deliveries, 2u);
+    EXPECT_LT(results[1]->ids[0], results[1]->ids[1]);
+    auto list = store_->ListDeliveries("acme", w.id, {}, {});
+    ASSERT_TRUE(list);
+    EXPECT_EQ(list->items.size(), 3u);
+    // The same requests again: all replayed, nothing new.
+    std::vector<Store::IngestRequest> again;
+    again.push_back({"acme", {Event(EventType::kCreate, "Room", "2"), Event(EventType::kUpdate, "Room", "2")}, "k2"});
+    auto replay = store_->IngestMany(again, kT0 + 2);
+    ASSERT_TRUE(replay[0]);
+    EXPECT_TRUE(replay[0]->replayed);
+    EXPECT_EQ(replay[0]->ids, results[1]->ids);
+    EXPECT_EQ(store_->Stats()->pending, 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -222,9 +223,18 @@ class GroupCommit final {
 public:
     template <typename CommitFn>
     Result<IngestResult> Run(IngestJob& job, CommitFn&& commit) {
+        RunAll(std::span<IngestJob>(&job, 1), std::forward<CommitFn>(commit));
+        return std::move(job.result);
+    }
+
+    //! Queues `jobs` together, in order: they land in the same batch (one transaction),
+    //! consecutively. Returns when every one of them is done.
+    template <typename CommitFn>
+    void RunAll(std::span<IngestJob> jobs, CommitFn&& commit) {
         std::unique_lock lock(mu_);
-        queue_.push_back(&job);
-        while (!job.done) {
+        for (auto& j : jobs) queue_.push_back(&j);
+        auto all_done = [&jobs] { return std::all_of(jobs.begin(), jobs.end(), [](const IngestJob& j) { return j.done; }); };
+        while (!all_done()) {
             if (leader_) {
                 cv_.wait(lock);
                 continue;
@@ -245,7 +255,6 @@ public:
             leader_ = false;
             cv_.notify_all();
         }
-        return std::move(job.result);
     }
 
 private:

@@ -477,6 +477,16 @@ public:
         IngestJob job{&site, &events, std::move(idempotency_key), now, {}, false};
         return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
     }
+    std::vector<Result<IngestResult>> IngestMany(std::vector<IngestRequest>& requests, TimeMs now) override {
+        std::vector<IngestJob> jobs;
+        jobs.reserve(requests.size());
+        for (auto& r : requests) jobs.push_back(IngestJob{&r.site, &r.events, r.idempotency_key, now, {}, false});
+        group_.RunAll(jobs, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
+        std::vector<Result<IngestResult>> out;
+        out.reserve(jobs.size());
+        for (auto& j : jobs) out.push_back(std::move(j.result));
+        return out;
+    }
 
     // ---------------------------------------------------------------- deliveries (API)
     Result<Page<Delivery>> ListDeliveries(const SiteId& site, const WebhookId& webhook, const DeliveryFilter& f,
