@@ -227,6 +227,20 @@ public:
         return std::move(job.result);
     }
 
+    //! Store::IngestMany on top of RunAll: one job per request, answered in order.
+    template <typename CommitFn>
+    std::vector<Result<IngestResult>> RunMany(std::vector<Store::IngestRequest>& requests, TimeMs now,
+                                              CommitFn&& commit) {
+        std::vector<IngestJob> jobs;
+        jobs.reserve(requests.size());
+        for (auto& r : requests) jobs.push_back(IngestJob{&r.site, &r.events, r.idempotency_key, now, {}, false});
+        RunAll(jobs, std::forward<CommitFn>(commit));
+        std::vector<Result<IngestResult>> out;
+        out.reserve(jobs.size());
+        for (auto& j : jobs) out.push_back(std::move(j.result));
+        return out;
+    }
+
     //! Queues `jobs` together, in order: they land in the same batch (one transaction),
     //! consecutively. Returns when every one of them is done.
     template <typename CommitFn>

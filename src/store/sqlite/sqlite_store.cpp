@@ -383,14 +383,7 @@ public:
         return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
     }
     std::vector<Result<IngestResult>> IngestMany(std::vector<IngestRequest>& requests, TimeMs now) override {
-        std::vector<IngestJob> jobs;
-        jobs.reserve(requests.size());
-        for (auto& r : requests) jobs.push_back(IngestJob{&r.site, &r.events, r.idempotency_key, now, {}, false});
-        group_.RunAll(jobs, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
-        std::vector<Result<IngestResult>> out;
-        out.reserve(jobs.size());
-        for (auto& j : jobs) out.push_back(std::move(j.result));
-        return out;
+        return group_.RunMany(requests, now, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
     }
 
     // ---------------------------------------------------------------- deliveries (API)
