@@ -987,13 +987,15 @@ private:
         return true;
     }
 
-    // The group transaction, set-based: a fixed number of statements whatever the number
-    // of jobs (the cost of a commit is round trips and the WAL flush, not rows):
-    //   1. the idempotency records of the keyed jobs, INSERT … ON CONFLICT DO NOTHING: a key
+    // The group transaction, set-based: BEGIN, at most three statements and COMMIT,
+    // whatever the number of jobs (the cost of a commit is round trips and the WAL flush,
+    // not rows):
+    //   0. (keyed jobs only) the idempotency records, INSERT … ON CONFLICT DO NOTHING: a key
     //      already recorded (or committed meanwhile by another node: the insert waits for
     //      it) makes its job a replay, answered with the recorded ids;
-    //   2. the enabled webhooks of the batch's sites; 3. every event; 4. every delivery;
-    //   5. one NOTIFY for the owners (the seq range written and its partitions).
+    //   1. every event, and the enabled webhooks of the batch's sites;
+    //   2. every delivery, and one NOTIFY for the owners (the seq range written and its
+    //      partitions).
     // Anything that fails fails every job of the group, and no caller is told "committed"
     // unless COMMIT itself was answered.
     void CommitIngest(std::vector<IngestJob*>& batch) {
@@ -1020,25 +1022,13 @@ private:
         }
         if (auto r = ClaimKeys(c, batch); !r) return abort(r.error());
 
+        // Statement 1: every event, and (they do not depend on each other) the enabled
+        // webhooks of the batch's sites.
         std::vector<Param> sites;
-        for (auto* j : batch) {
-            if (!j->result->replayed) sites.push_back(*j->site);
-        }
-        auto hooks = QOn(c, "SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
-                            "WHERE site = ANY($1::text[]) AND enabled = 1",
-                         ArrayLiteral(sites));
-        if (!hooks) return abort(hooks.error());
-        std::unordered_map<std::string, std::vector<std::pair<MatchInfo, std::string>>> by_site;
-        for (int i = 0; i < hooks->Rows(); ++i) {
-            RowRef row(*hooks, i);
-            by_site[row.Text(6)].emplace_back(ReadMatchInfo(row), row.Text(5));
-        }
-
         std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at;
-        std::vector<Param> d_id, d_site, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part, d_at;
         for (auto* j : batch) {
             if (j->result->replayed) continue;
-            const auto found = by_site.find(*j->site);
+            sites.push_back(*j->site);
             const std::string at = std::to_string(j->now);
             for (const ChangeEvent& e : *j->events) {
                 ev_id.push_back(e.id.str());
@@ -1048,65 +1038,20 @@ private:
                 ev_eid.push_back(e.entity_id.text);
                 ev_num.push_back(e.entity_id.is_number ? "1" : "0");
                 ev_at.push_back(at);
-                if (found == by_site.end()) continue;
-                for (const auto& [m, part] : found->second) {
-                    if (!m.Matches(e)) continue;
-                    d_id.push_back(NewId(kDeliveryPrefix));
-                    d_site.push_back(*j->site);
-                    d_hook.push_back(m.id.str());
-                    d_event.push_back(e.id.str());
-                    d_type.push_back(ev_type.back());
-                    d_entity.push_back(e.entity);
-                    d_eid.push_back(e.entity_id.text);
-                    d_num.push_back(ev_num.back());
-                    d_order.push_back(m.OrderKey(e));
-                    d_part.push_back(part);
-                    d_at.push_back(at);
-                    ++j->result->deliveries;
-                }
             }
-        }
-        if (!ev_id.empty()) {
-            auto ev = QOn(c,
-                          "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
-                          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-                          "$7::bigint[])",
-                          ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
-                          ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at));
-            if (!ev) return abort(ev.error());
         }
         job_added_.clear();
-        if (!d_id.empty()) {
-            auto d = QOn(c,
-                         "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, "
-                         "state, next_at, order_key, created_at, updated_at, part) "
-                         "SELECT u.id, u.site, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, u.at, u.ord, u.at, u.at, u.part "
-                         "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], "
-                         "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
-                         "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
-                         "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part",
-                         ArrayLiteral(d_id), ArrayLiteral(d_site), ArrayLiteral(d_hook), ArrayLiteral(d_event),
-                         ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
-                         ArrayLiteral(d_order), ArrayLiteral(d_part), ArrayLiteral(d_at));
-            if (!d) return abort(d.error());
-            for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
-        }
-        // The owners of the partitions that got work look at exactly this transaction's
-        // rows: [lo, hi] holds all of them, and every one is committed when the notice
-        // arrives (NOTIFY is delivered on commit). Rows of other transactions in the range
-        // come with their own notices; adding one twice is harmless.
-        if (!job_added_.empty()) {
-            Notice notice{'n', sender_, {}, INT64_MAX, 0, {}};
-            std::set<int> parts;
-            for (const auto& e : job_added_) {
-                notice.lo = std::min(notice.lo, e.seq);
-                notice.hi = std::max(notice.hi, e.seq);
-                parts.insert(e.part);
-            }
-            notice.parts.assign(parts.begin(), parts.end());
-            if (auto n = c.Exec("SELECT pg_notify('hookd_work', $1)", {P(Payload(notice))}); !n) {
-                return abort(n.error());
-            }
+        if (!sites.empty()) {
+            auto hooks = QOn(c,
+                             "WITH ev AS (INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
+                             "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
+                             "$7::bigint[])) "
+                             "SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
+                             "WHERE site = ANY($8::text[]) AND enabled = 1",
+                             ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
+                             ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at), ArrayLiteral(sites));
+            if (!hooks) return abort(hooks.error());
+            if (auto d = InsertDeliveries(c, batch, *hooks); !d) return abort(d.error());
         }
         if (auto cm = c.Commit(); !cm) {
             // Committed or not, nobody knows (the answer was lost): the notice, if it went
@@ -1118,6 +1063,61 @@ private:
         for (auto& e : job_added_) {
             if (ownership_.Serves(e.part)) queue_.Add(std::move(e));
         }
+    }
+
+    // Statement 2 of CommitIngest: one delivery per matching webhook and event, and in the
+    // same statement the notice for the owners of the partitions that got work. It names
+    // exactly this transaction's rows: [lo, hi] holds all of them, and every one is
+    // committed when the notice arrives (NOTIFY is delivered on commit). Rows of other
+    // transactions in the range come with their own notices; adding one twice is harmless.
+    Status InsertDeliveries(Conn& c, std::vector<IngestJob*>& batch, const PgResult& hooks) {
+        std::unordered_map<std::string, std::vector<std::pair<MatchInfo, std::string>>> by_site;
+        for (int i = 0; i < hooks.Rows(); ++i) {
+            RowRef row(hooks, i);
+            by_site[row.Text(6)].emplace_back(ReadMatchInfo(row), row.Text(5));
+        }
+        std::vector<Param> d_id, d_site, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part, d_at;
+        for (auto* j : batch) {
+            if (j->result->replayed) continue;
+            const auto found = by_site.find(*j->site);
+            if (found == by_site.end()) continue;
+            const std::string at = std::to_string(j->now);
+            for (const ChangeEvent& e : *j->events) {
+                for (const auto& [m, part] : found->second) {
+                    if (!m.Matches(e)) continue;
+                    d_id.push_back(NewId(kDeliveryPrefix));
+                    d_site.push_back(*j->site);
+                    d_hook.push_back(m.id.str());
+                    d_event.push_back(e.id.str());
+                    d_type.push_back(std::to_string(static_cast<int>(e.type)));
+                    d_entity.push_back(e.entity);
+                    d_eid.push_back(e.entity_id.text);
+                    d_num.push_back(e.entity_id.is_number ? "1" : "0");
+                    d_order.push_back(m.OrderKey(e));
+                    d_part.push_back(part);
+                    d_at.push_back(at);
+                    ++j->result->deliveries;
+                }
+            }
+        }
+        if (d_id.empty()) return {};
+        auto d = QOn(c,
+                     "WITH d AS (INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, "
+                     "entity_num, state, next_at, order_key, created_at, updated_at, part) "
+                     "SELECT u.id, u.site, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, u.at, u.ord, u.at, u.at, u.part "
+                     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], "
+                     "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
+                     "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
+                     "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part), "
+                     "n AS (SELECT pg_notify('hookd_work', 'n ' || $12 || ' ' || min(seq) || ' ' || max(seq) || ' ' || "
+                     "string_agg(DISTINCT part::text, ',')) FROM d HAVING count(*) > 0) "
+                     "SELECT seq, webhook_id, next_at, order_key, part, (SELECT count(*) FROM n) FROM d",
+                     ArrayLiteral(d_id), ArrayLiteral(d_site), ArrayLiteral(d_hook), ArrayLiteral(d_event),
+                     ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
+                     ArrayLiteral(d_order), ArrayLiteral(d_part), ArrayLiteral(d_at), sender_);
+        if (!d) return Fail(d.error());
+        for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
+        return {};
     }
 
     // Step 1 of CommitIngest: records the keys of the keyed jobs; a job whose key was
