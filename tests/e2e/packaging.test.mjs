@@ -64,9 +64,15 @@ test('hookd starts with hookd.conf as shipped, and with every example uncommente
 
   // Every example on: the keys exist and their example values are valid (paths that
   // only exist on an installed system are pointed at files here).
+  fs.writeFileSync(path.join(dir, 'capture-map.json'), JSON.stringify({
+    tables: [{ table: 'public.rooms', entity: 'Room', id: 'id', siteId: 'acme' }],
+  }));
   const local = {
     'operator-token-file': path.join(dir, 'op.token'),
     catalog: path.join(dir, 'catalog.json'),
+    'capture-map': path.join(dir, 'capture-map.json'),
+    // A source that refuses at once: capture keeps retrying (state "error"), serve serves.
+    capture: 'postgresql://nobody@127.0.0.1:1/platform',
   };
   const all = conf.split('\n').map((line) => {
     const m = line.match(/^#\s?([a-z][a-z0-9-]*)(\s*=\s*)(.*)$/);
