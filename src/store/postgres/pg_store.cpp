@@ -627,28 +627,51 @@ public:
         auto r = Tx([&](Conn& c) -> Status {
             // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
-            std::vector<const Outcome*> applied;
+            // Every outcome in one statement: the fenced UPDATE of the deliveries and the
+            // attempts of those that passed it. The same delivery twice in a batch: the first
+            // report counts (as it would, recorded one after the other).
+            std::vector<const Outcome*> firsts;
+            {
+                std::unordered_set<std::int64_t> seen;
+                for (const auto& o : outcomes) {
+                    if (seen.insert(o.seq).second) firsts.push_back(&o);
+                }
+            }
+            std::vector<Param> seq, state, number, next_at, status, error, fence, started, duration, snippet;
+            for (const Outcome* o : firsts) {
+                const Attempt& a = o->attempt;
+                seq.push_back(std::to_string(o->seq));
+                state.push_back(std::to_string(static_cast<int>(o->state)));
+                number.push_back(std::to_string(a.number));
+                next_at.push_back(P(o->next_attempt_at));
+                status.push_back(P(a.status));
+                error.push_back(std::to_string(static_cast<int>(a.error)));
+                fence.push_back(std::to_string(o->fence));
+                started.push_back(std::to_string(a.started_at));
+                duration.push_back(std::to_string(a.duration_ms));
+                snippet.push_back(a.response_snippet);
+            }
+            auto u = QOn(c,
+                         "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
+                         "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
+                         "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
+                         "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
+                         "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
+                         "WHERE d.seq = v.seq AND d.state = 0 AND d.attempt_count = v.number - 1 "
+                         "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
+                         "AND p.epoch = v.fence)) RETURNING d.seq) "
+                         "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
+                         "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
+                         "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
+                         ArrayLiteral(seq), ArrayLiteral(state), ArrayLiteral(number), ArrayLiteral(next_at),
+                         ArrayLiteral(status), ArrayLiteral(error), ArrayLiteral(fence), ArrayLiteral(started),
+                         ArrayLiteral(duration), ArrayLiteral(snippet), now);
+            if (!u) return Fail(u.error());
             applied_seqs.clear();
-            for (const auto& o : outcomes) {
-                const Attempt& a = o.attempt;
-                auto u = QOn(c,
-                             "UPDATE deliveries SET state = $1, attempt_count = $2, next_at = $3, lease_owner = NULL, "
-                             "last_status = $4, last_error = $5, updated_at = $6 "
-                             "WHERE seq = $7 AND state = 0 AND attempt_count = $2 - 1 "
-                             "AND ($8::bigint = 0 OR EXISTS (SELECT 1 FROM partitions p "
-                             "  WHERE p.part = deliveries.part AND p.epoch = $8::bigint))",
-                             static_cast<int>(o.state), a.number, o.next_attempt_at, a.status,
-                             static_cast<int>(a.error), now, o.seq, o.fence);
-                if (!u) return Fail(u.error());
-                if (u->Affected() == 0) continue;  // late, duplicate or fenced: changes nothing
-                applied_seqs.insert(o.seq);
-                auto ins = QOn(c,
-                               "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, "
-                               "snippet) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                               o.seq, a.number, a.started_at, a.duration_ms, a.status, static_cast<int>(a.error),
-                               a.response_snippet);
-                if (!ins) return Fail(ins.error());
-                applied.push_back(&o);
+            for (int i = 0; i < u->Rows(); ++i) applied_seqs.insert(RowRef(*u, i).Int(0));
+            std::vector<const Outcome*> applied;  // in the order reported
+            for (const Outcome* o : firsts) {
+                if (applied_seqs.contains(o->seq)) applied.push_back(o);
             }
             for (const WebhookVerdict& v : DecideWebhooks(applied)) {
                 const std::string id = v.id.str();
