@@ -574,9 +574,11 @@ public:
         for (auto seq : seqs) ids.push_back(std::to_string(seq));
         // The row decides: a delivery finished, cancelled or rescheduled since it was
         // queued (a notice that came twice, a reload racing an outcome) is not sent.
-        auto r = Q("SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
-                   "created_at, part, next_at FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0",
-                   ArrayLiteral(ids));
+        static const std::string kSql =
+            "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
+            "created_at, part, next_at, " + std::string(kEventTraceColumns) +
+            " FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0";
+        auto r = Q(kSql, ArrayLiteral(ids));
         if (!r) {
             std::lock_guard lock(qmu_);
             for (auto seq : seqs) queue_.Finish(seq, now + 1000);  // try again in a second
@@ -592,6 +594,8 @@ public:
             c.part = static_cast<std::int32_t>(row.Int(11));
             c.fence = ownership_.ServingEpoch(c.part);
             const auto next_at = row.OptInt(12);
+            c.delivery.traceparent = row.OptText(13);
+            c.delivery.tracestate = row.OptText(14);
             if (c.fence == 0) {
                 dropped.push_back(c.seq);  // no longer ours: the next owner loads it
             } else if (!next_at || *next_at > now) {
@@ -1031,7 +1035,7 @@ private:
             by_site[row.Text(6)].emplace_back(ReadMatchInfo(row), row.Text(5));
         }
 
-        std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at;
+        std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at, ev_trace, ev_state;
         std::vector<Param> d_id, d_site, d_hook, d_event, d_type, d_entity, d_eid, d_num, d_order, d_part, d_at;
         for (auto* j : batch) {
             if (j->result->replayed) continue;
@@ -1045,6 +1049,8 @@ private:
                 ev_eid.push_back(e.entity_id.text);
                 ev_num.push_back(e.entity_id.is_number ? "1" : "0");
                 ev_at.push_back(at);
+                ev_trace.push_back(e.traceparent);
+                ev_state.push_back(e.tracestate);
                 if (found == by_site.end()) continue;
                 for (const auto& [m, part] : found->second) {
                     if (!m.Matches(e)) continue;
@@ -1065,11 +1071,12 @@ private:
         }
         if (!ev_id.empty()) {
             auto ev = QOn(c,
-                          "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
-                          "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-                          "$7::bigint[])",
+                          "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at, traceparent, "
+                          "tracestate) SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], "
+                          "$6::int[], $7::bigint[], $8::text[], $9::text[])",
                           ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
-                          ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at));
+                          ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at), ArrayLiteral(ev_trace),
+                          ArrayLiteral(ev_state));
             if (!ev) return abort(ev.error());
         }
         job_added_.clear();
