@@ -134,11 +134,12 @@ bind /dev/pts
 bind /dev/shm
 
 # ------------------------------------------------------------------ the command
-echo "fresh-debian.sh: running '$command' in $dir:/root/hookd ($(date -u +%T) UTC)"
+label=${command%%$'\n'*}; [[ "$label" == "$command" ]] || label="$label …"
+echo "fresh-debian.sh: running '$label' in $dir:/root/hookd ($(date -u +%T) UTC)"
 set +e
 chroot "$dir" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root TERM="${TERM:-dumb}" /bin/bash -c "cd /root/hookd && $command"
 rc=$?
 set -e
-echo "fresh-debian.sh: '$command' exited $rc ($(date -u +%T) UTC)"
+echo "fresh-debian.sh: '$label' exited $rc ($(date -u +%T) UTC)"
 exit $rc

@@ -13,9 +13,9 @@ namespace hookd::trace {
 
 //! One parsed `traceparent`: ids as lower-case hex.
 struct TraceParent {
-    std::string trace_id;   //!< 32 hex characters, not all zeros
-    std::string parent_id;  //!< 16 hex characters, not all zeros
-    std::uint8_t flags = 0; //!< bit 0: sampled; other bits copied as they came
+    std::string trace_id;    //!< 32 hex characters, not all zeros
+    std::string parent_id;   //!< 16 hex characters, not all zeros
+    std::uint8_t flags = 0;  //!< bit 0: sampled; other bits copied as they came
 
     auto operator<=>(const TraceParent&) const = default;
 };
@@ -44,8 +44,7 @@ struct TraceParent {
 //! The header for one delivery attempt of an event stored with `stored` (a traceparent as
 //! Format wrote it): the same trace-id and flags, `span_id` as parent-id. nullopt when
 //! `stored` is absent (events from before trace context) or does not parse.
-[[nodiscard]] std::optional<std::string> ForAttempt(const std::optional<std::string>& stored,
-                                                    std::string_view span_id);
+[[nodiscard]] std::optional<std::string> ForAttempt(const std::optional<std::string>& stored, std::string_view span_id);
 
 //! `tracestate` (vendors' trace data, kept and passed on unchanged): at most 512 characters
 //! of printable ASCII (0x20..0x7e), a comma-separated list whose non-empty members each
