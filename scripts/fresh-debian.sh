@@ -15,10 +15,12 @@
 #
 # The root shares this machine's network (apt and npm reach their registries as on a fresh
 # machine), and gets /proc, /sys, /dev, /dev/pts and /dev/shm, unmounted again on exit.
-# Only /etc/apt/sources.list (bookworm, -updates, -security), /etc/resolv.conf, /etc/hosts and
-# policy-rc.d (no service is started by a package's maintainer script, as in Debian's container
-# images, so installing postgresql-15 starts no cluster on this machine) are set up; no
-# locale, no user, nothing else the project might need. The command runs with a minimal
+# Only /etc/apt/sources.list (bookworm, -updates, -security), /etc/resolv.conf, /etc/hosts,
+# this machine's local CA certificates (/usr/local/share/ca-certificates: where HTTPS goes
+# through a re-signing proxy, npm needs them as this machine does) and policy-rc.d (no
+# service is started by a package's maintainer script, as in Debian's container images, so
+# installing postgresql-15 starts no cluster on this machine) are set up; no locale, no
+# user, nothing else the project might need. The command runs with a minimal
 # environment (env -i: PATH, HOME, TERM) as a root login on a fresh machine has.
 #
 # Root only. Environment: HOOKD_PKG_CACHE (default /var/cache/hookd-package-test).
@@ -115,6 +117,12 @@ if [[ -z "$reuse" || ! -x "$dir/bin/bash" ]]; then
   [[ -n "$proxy" ]] && echo "Acquire::http::Proxy \"$proxy\";" >"$dir/etc/apt/apt.conf.d/01proxy"
   printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
   chmod 755 "$dir/usr/sbin/policy-rc.d"
+  # This machine's own trust anchors (a network whose HTTPS egress re-signs certificates):
+  # ca-certificates, once apt installs it in the root, adds them as it does here.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$dir/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
+  fi
   [[ -s "$dir/etc/hosts" ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
