@@ -105,6 +105,8 @@ json::object ToJson(const Delivery& d, bool with_attempts) {
     o["lastStatus"] = d.last_status ? json::value(*d.last_status) : json::value(nullptr);
     o["lastError"] = d.last_error == AttemptError::kNone ? json::value(nullptr) : json::value(ToString(d.last_error));
     o["test"] = d.test;
+    o["traceparent"] = d.traceparent ? json::value(*d.traceparent) : json::value(nullptr);
+    o["tracestate"] = d.tracestate ? json::value(*d.tracestate) : json::value(nullptr);
     if (with_attempts) {
         json::array attempts;
         for (const auto& a : d.attempts) attempts.push_back(ToJson(a));

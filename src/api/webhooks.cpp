@@ -6,6 +6,7 @@
 
 #include "api/api_internal.hpp"
 #include "core/crypto.hpp"
+#include "core/trace_context.hpp"
 #include "core/wire.hpp"
 #include "delivery/receiver_check.hpp"
 
@@ -19,6 +20,19 @@ constexpr std::size_t kMaxBatch = 1000;
 constexpr std::size_t kMaxSecret = 256;
 
 std::string NewSecret() { return crypto::Base64UrlEncode(crypto::RandomBytes(24)); }
+
+//! A request's W3C trace context: its valid `traceparent` (and `tracestate`, kept only beside
+//! one), or a new trace; an invalid header is ignored, as the spec says.
+struct RequestTrace {
+    std::string traceparent;
+    std::optional<std::string> tracestate;
+};
+RequestTrace TraceOf(const HttpRequest& req) {
+    if (auto tp = trace::Parse(req.Header("traceparent"))) {
+        return {trace::Format(*tp), trace::CheckTraceState(req.Header("tracestate"))};
+    }
+    return {trace::Format(trace::NewTrace()), std::nullopt};
+}
 
 std::optional<std::int64_t> AsInt(const json::value& v) {
     if (v.is_int64()) return v.as_int64();
@@ -371,6 +385,11 @@ HttpResponse Api::TestWebhook(Ctx& ctx) {
     if (!e) return Problem(422, "Validation failed", "the test message is not valid", errors);
     auto claimed = store_.CreateTestDelivery(*w, e->type, e->entity, e->entity_id, clock_.Now());
     if (!claimed) return ProblemFrom(claimed.error());
+    // The caller's trace (or a new one) for this message only: a test delivery has no stored event.
+    RequestTrace tc = TraceOf(ctx.req);
+    const std::string traceparent = tc.traceparent;
+    claimed->delivery.traceparent = std::move(tc.traceparent);
+    claimed->delivery.tracestate = std::move(tc.tracestate);
     Audit(ctx, w->site, "webhook.test", w->id.str(),
           json::serialize(json::object{{"deliveryId", claimed->delivery.id.str()}}));
     auto future = dispatcher_.SendTest(*w, std::move(*claimed));
@@ -381,6 +400,7 @@ HttpResponse Api::TestWebhook(Ctx& ctx) {
     if (!result) return ProblemFrom(result.error());
     json::object o = ToJson(result->attempt);
     o["deliveryId"] = result->delivery_id.str();
+    o["traceparent"] = traceparent;
     return Json(200, o);
 }
 
@@ -601,6 +621,12 @@ HttpResponse Api::PostEvents(Ctx& ctx) {
     if (!errors.empty()) {
         std::string detail = "the batch was rejected: " + errors.front().field + " " + errors.front().message;
         return Problem(422, "Validation failed", detail, errors);
+    }
+    // W3C trace context: the request's, or a new trace; one for every event of the request.
+    const RequestTrace tc = TraceOf(ctx.req);
+    for (ChangeEvent& e : events) {
+        e.traceparent = tc.traceparent;
+        e.tracestate = tc.tracestate;
     }
     const std::size_t n = events.size();
     auto r = store_.Ingest(ctx.Param("site"), std::move(events), std::move(key), clock_.Now());

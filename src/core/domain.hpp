@@ -83,6 +83,10 @@ struct ChangeEvent {
     std::string entity;
     EntityId entity_id;
     TimeMs created_at = 0;
+    //! W3C trace context of the request that submitted it (core/trace_context.hpp), as
+    //! stored: `traceparent` in version 00 form; nullopt for events from before it existed.
+    std::optional<std::string> traceparent;
+    std::optional<std::string> tracestate;
 };
 
 //! Stored as 0..3; the SQL of both stores names them by these values (`state = 0` is pending).
@@ -121,6 +125,10 @@ struct Delivery {
     std::optional<int> last_status;
     AttemptError last_error = AttemptError::kNone;
     bool test = false;
+    //! Its event's trace context (ChangeEvent::traceparent, tracestate); each attempt sends
+    //! the trace-id with a parent-id of its own (wire::TraceFor).
+    std::optional<std::string> traceparent;
+    std::optional<std::string> tracestate;
     std::vector<Attempt> attempts;  //!< filled only when asked for
 };
 

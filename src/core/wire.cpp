@@ -3,6 +3,7 @@
 #include <boost/url.hpp>
 
 #include "core/signature.hpp"
+#include "core/trace_context.hpp"
 
 namespace hookd::wire {
 namespace {
@@ -92,7 +93,7 @@ std::string HostOf(std::string_view url) {
 
 Result<Request> Build(HttpMethod method, std::string_view payload_url, std::string_view delivery_id, EventType type,
                       std::string_view entity, const EntityId& id, const std::vector<std::string_view>& secrets,
-                      std::int64_t now_s) {
+                      std::int64_t now_s, const TraceHeaders& trace) {
     Request req;
     req.method = method;
     std::string signed_payload;
@@ -115,7 +116,25 @@ Result<Request> Build(HttpMethod method, std::string_view payload_url, std::stri
     req.headers.emplace_back("webhook-timestamp", std::to_string(now_s));
     req.headers.emplace_back("webhook-signature", signature::StandardHeader(secrets, delivery_id, now_s, signed_payload));
     req.headers.emplace_back("User-Agent", std::string(kUserAgent));
+    if (!trace.traceparent.empty()) {
+        req.headers.emplace_back("traceparent", trace.traceparent);
+        if (!trace.tracestate.empty()) req.headers.emplace_back("tracestate", trace.tracestate);
+    }
     return req;
+}
+
+TraceHeaders TraceFor(const Delivery& d, std::string_view span_id) {
+    TraceHeaders h;
+    if (auto tp = trace::ForAttempt(d.traceparent, span_id)) {
+        h.traceparent = std::move(*tp);
+        if (d.tracestate) h.tracestate = *d.tracestate;
+    }
+    return h;
+}
+
+TraceHeaders TraceFor(const Delivery& d) {
+    if (!d.traceparent) return {};
+    return TraceFor(d, trace::NewSpanId());
 }
 
 }  // namespace hookd::wire

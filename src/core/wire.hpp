@@ -33,10 +33,24 @@ struct Request {
 
 inline constexpr std::string_view kUserAgent = "hookd/" HOOKD_VERSION;
 
+//! The W3C trace context headers of one attempt; an empty value is not sent.
+struct TraceHeaders {
+    std::string traceparent;
+    std::string tracestate;
+};
+
+//! One attempt of `d`: its event's trace-id and flags with `span_id` (16 hex characters) as
+//! parent-id, and its tracestate; nothing when the event was stored without trace context.
+[[nodiscard]] TraceHeaders TraceFor(const Delivery& d, std::string_view span_id);
+//! The same with a new random span id (trace::NewSpanId): what each attempt sends.
+[[nodiscard]] TraceHeaders TraceFor(const Delivery& d);
+
 //! The whole request for one attempt of delivery `delivery_id` at unix time `now_s`,
-//! signed with every secret in `secrets` (the first also signs the legacy header).
+//! signed with every secret in `secrets` (the first also signs the legacy header), with
+//! `trace`'s headers after the others (they are not signed).
 [[nodiscard]] Result<Request> Build(HttpMethod method, std::string_view payload_url, std::string_view delivery_id,
                                     EventType type, std::string_view entity, const EntityId& id,
-                                    const std::vector<std::string_view>& secrets, std::int64_t now_s);
+                                    const std::vector<std::string_view>& secrets, std::int64_t now_s,
+                                    const TraceHeaders& trace = {});
 
 }  // namespace hookd::wire

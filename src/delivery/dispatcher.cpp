@@ -440,7 +440,7 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
     const Webhook& w = *hs.hook;
     const Delivery& d = claimed.delivery;
     auto req = wire::Build(w.method, w.payload_url, d.id.str(), d.type, d.entity, d.entity_id, w.SigningSecrets(now),
-                           now / 1000);
+                           now / 1000, wire::TraceFor(d));  // a span of its own per attempt
     const std::uint64_t tag = next_tag++;
     InFlight f{std::move(claimed), hs.hook, now, std::move(test)};
     ++hs.in_flight;  // Finish gives it back, on every path

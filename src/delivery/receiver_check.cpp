@@ -8,6 +8,7 @@
 #include "core/crypto.hpp"
 #include "core/ids.hpp"
 #include "core/text.hpp"
+#include "core/trace_context.hpp"
 #include "core/wire.hpp"
 #include "delivery/http_client.hpp"
 
@@ -219,8 +220,10 @@ Result<ProbeAnswers> SendProbes(const ReceiverCheckOptions& o, std::int64_t now_
     const std::string forged_key = crypto::Base64UrlEncode(crypto::RandomBytes(24));
     const std::vector<std::string_view> secret(o.secrets.begin(), o.secrets.end());
     const std::vector<std::string_view> wrong{forged_key};
+    // Each probe as a delivery attempt would be, trace context included: a trace of its own.
     auto build = [&](std::string_view msg_id, const std::vector<std::string_view>& keys, std::int64_t ts) {
-        return wire::Build(o.method, o.url, msg_id, o.event, o.entity, o.entity_id, keys, ts);
+        return wire::Build(o.method, o.url, msg_id, o.event, o.entity, o.entity_id, keys, ts,
+                           wire::TraceHeaders{trace::Format(trace::NewTrace()), {}});
     };
     auto valid = build(id, secret, now_s);
     auto forged = build(NewId(kDeliveryPrefix), wrong, now_s);

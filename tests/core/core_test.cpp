@@ -11,6 +11,7 @@
 #include "core/retry_schedule.hpp"
 #include "core/signature.hpp"
 #include "core/time.hpp"
+#include "core/trace_context.hpp"
 #include "core/wire.hpp"
 
 namespace hookd {
@@ -152,6 +153,107 @@ TEST(Wire, BuildSignsBothWays) {
     EXPECT_TRUE(get->body.empty());
     EXPECT_EQ(header(*get, "webhook-signature"),
               signature::Standard("mySecret", "dlv_A", 1700000000, "/CREATE/Agreement/25"));
+}
+
+TEST(TraceContext, ParsesTheSpecExample) {
+    // https://www.w3.org/TR/trace-context/#examples-of-http-traceparent-headers
+    auto tp = trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    ASSERT_TRUE(tp);
+    EXPECT_EQ(tp->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    EXPECT_EQ(tp->parent_id, "00f067aa0ba902b7");
+    EXPECT_EQ(tp->flags, 0x01);
+    EXPECT_EQ(trace::Format(*tp), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    auto unsampled = trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+    ASSERT_TRUE(unsampled);
+    EXPECT_EQ(unsampled->flags, 0x00);
+    // Unknown flag bits are kept.
+    EXPECT_EQ(trace::Format(*trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff")),
+              "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff");
+}
+
+TEST(TraceContext, RejectsWhatTheSpecCallsInvalid) {
+    const std::string ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    ASSERT_TRUE(trace::Parse(ok));
+    EXPECT_FALSE(trace::Parse(""));
+    EXPECT_FALSE(trace::Parse(ok.substr(0, 54)));  // too short
+    EXPECT_FALSE(trace::Parse(ok + "0"));           // version 00 is exactly 55 characters
+    EXPECT_FALSE(trace::Parse(ok + "-extra"));      // ... even with a separator
+    EXPECT_FALSE(trace::Parse(" " + ok.substr(1)));
+    EXPECT_FALSE(trace::Parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));  // upper case
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01"));
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A"));
+    EXPECT_FALSE(trace::Parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));  // zero trace-id
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));  // zero parent-id
+    EXPECT_FALSE(trace::Parse("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));  // version ff
+    EXPECT_FALSE(trace::Parse("0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    EXPECT_FALSE(trace::Parse("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));  // separators
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7-01"));
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7_01"));
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01"));  // misplaced '-'
+    EXPECT_FALSE(trace::Parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x"));
+    EXPECT_FALSE(trace::Parse(std::string("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\0", 55)));
+}
+
+TEST(TraceContext, HigherVersionsAreReadAsVersion00) {
+    auto tp = trace::Parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-holds");
+    ASSERT_TRUE(tp);
+    EXPECT_EQ(trace::Format(*tp), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    EXPECT_TRUE(trace::Parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+    EXPECT_FALSE(trace::Parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01.what"));
+}
+
+TEST(TraceContext, NewTracesAndSpansAreRandomAndValid) {
+    const auto a = trace::NewTrace();
+    const auto b = trace::NewTrace();
+    EXPECT_NE(a.trace_id, b.trace_id);
+    EXPECT_EQ(a.flags, 0x01);
+    EXPECT_EQ(trace::Parse(trace::Format(a)), a);
+    const std::string span = trace::NewSpanId();
+    EXPECT_EQ(span.size(), 16u);
+    EXPECT_NE(span, trace::NewSpanId());
+    EXPECT_EQ(span.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+TEST(TraceContext, EachAttemptIsAChildSpanOfTheEvent) {
+    const std::optional<std::string> stored = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    EXPECT_EQ(trace::ForAttempt(stored, "b7ad6b7169203331"), "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-00");
+    EXPECT_FALSE(trace::ForAttempt(std::nullopt, "b7ad6b7169203331"));
+    EXPECT_FALSE(trace::ForAttempt(std::string("garbage"), "b7ad6b7169203331"));
+}
+
+TEST(TraceContext, TraceStateIsKeptWhenWellFormed) {
+    EXPECT_EQ(trace::CheckTraceState("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+    EXPECT_TRUE(trace::CheckTraceState("a=1, ,b=2"));
+    EXPECT_FALSE(trace::CheckTraceState(""));
+    EXPECT_FALSE(trace::CheckTraceState("novalue"));
+    EXPECT_FALSE(trace::CheckTraceState("a=1,=2"));
+    EXPECT_FALSE(trace::CheckTraceState("a=1,b="));
+    EXPECT_FALSE(trace::CheckTraceState("a=\x01"));
+    EXPECT_FALSE(trace::CheckTraceState("a=" + std::string(511, 'x')));
+}
+
+TEST(Wire, TraceHeadersFollowTheOthersAndOnlyWhenStored) {
+    std::vector<std::string_view> secrets{"mySecret"};
+    Delivery d;
+    const auto without = wire::Build(HttpMethod::kPost, "http://h/x", "dlv_A", EventType::kCreate, "Agreement",
+                                     {"25", true}, secrets, 1700000000, wire::TraceFor(d));
+    ASSERT_TRUE(without);
+    for (const auto& [k, v] : without->headers) EXPECT_NE(k, "traceparent");
+    d.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    d.tracestate = "rojo=1";
+    const auto with = wire::Build(HttpMethod::kPost, "http://h/x", "dlv_A", EventType::kCreate, "Agreement",
+                                  {"25", true}, secrets, 1700000000, wire::TraceFor(d, "b7ad6b7169203331"));
+    ASSERT_TRUE(with);
+    ASSERT_EQ(with->headers.size(), without->headers.size() + 2);
+    // The SPEC.md §2 headers are unchanged; the trace headers come last.
+    for (std::size_t i = 0; i < without->headers.size(); ++i) EXPECT_EQ(with->headers[i], without->headers[i]);
+    EXPECT_EQ(with->headers[without->headers.size()],
+              (std::pair<std::string, std::string>{"traceparent",
+                                                   "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"}));
+    EXPECT_EQ(with->headers.back(), (std::pair<std::string, std::string>{"tracestate", "rojo=1"}));
+    EXPECT_EQ(with->body, without->body);
+    // A fresh span per attempt.
+    EXPECT_NE(wire::TraceFor(d).traceparent, wire::TraceFor(d).traceparent);
 }
 
 TEST(Wire, PayloadUrlChecks) {

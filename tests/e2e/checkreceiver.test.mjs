@@ -128,6 +128,7 @@ describe('hookd check-receiver', () => {
       assert.match(q.headers['user-agent'], /^hookd\//);
       assert.match(q.headers['webhook-id'], /^dlv_[0-9A-HJKMNP-TV-Z]{26}$/);
       assert.match(q.headers['webhook-signature'], /^v1,/);
+      assert.match(q.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'trace context, as deliveries have');
     }
     const ids = rx.requests.map((q) => q.headers['webhook-id']);
     assert.equal(new Set(ids).size, 3, 'one webhook-id is used twice');

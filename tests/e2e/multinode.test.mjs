@@ -96,7 +96,8 @@ test('migrate --from sqlite --to postgresql copies a deployment, pending deliver
   cleanup.push(() => down.close());
   const site = await setupSite(lite);
   const hook = await createWebhook(site, { payloadUrl: down.url('/hooks') });
-  await publish(site, [1, 2, 3].map((id) => ({ event: 'CREATE', entity: 'Room', entityId: id })));
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  await publish(site, [1, 2, 3].map((id) => ({ event: 'CREATE', entity: 'Room', entityId: id })), { headers: { traceparent } });
   await waitFor(async () => (await listDeliveries(site, hook.id)).every((d) => d.attemptCount >= 1), 10000,
     { message: 'first attempts made' });
   await lite.stop();
@@ -113,6 +114,9 @@ test('migrate --from sqlite --to postgresql copies a deployment, pending deliver
   const moved = { ...site, admin: pg.api(site.adminToken) };
   await waitFor(async () => (await listDeliveries(moved, hook.id)).every((d) => d.state === 'succeeded'), 20000,
     { message: 'pending deliveries delivered after the move' });
+  // Their events' trace context moved with them (events.traceparent, migration 7).
+  for (const d of await listDeliveries(moved, hook.id)) assert.equal(d.traceparent, traceparent, d.id);
+  assert.ok(down.requests.slice(-3).every((r) => r.headers.traceparent?.startsWith('00-4bf92f3577b34da6a3ce929d0e0e4736-')));
   // A second copy into a non-empty database is refused.
   const again = runHookd(['migrate', '--from', lite.dbUrl, '--to', dbUrl], { timeoutMs: 30000 });
   assert.notEqual(again.code, 0);

@@ -48,6 +48,7 @@ async function checkUpgraded(server, fx) {
     for (const d of deliveries) {
       assert.equal(d.state, w.state, `${d.id} is ${w.state}`);
       assert.ok(fx.events.includes(d.eventId), `${d.id}: its event is one of the fixture's`);
+      assert.equal(d.traceparent, null, `${d.id}: its event is from before trace context (migration 7)`);
       const full = await admin.get(`/v1/sites/${fx.site}/deliveries/${d.id}`);
       assert.equal(full.status, 200, show(full));
       assert.equal(full.json.attempts.length, w.state === 'succeeded' ? 1 : 2, `${d.id}: attempts kept`);
@@ -75,6 +76,9 @@ async function checkUpgraded(server, fx) {
   const e = await site.publisher.post(`/v1/sites/${fx.site}/events`, { event: 'UPDATE', entity: 'Room', entityId: 'after-upgrade' });
   assert.equal(e.status, 202, show(e));
   await waitFor(() => rx.requests.some((r) => r.text.includes('after-upgrade')), 10000, { message: 'a new event delivered' });
+  // ... with a trace of its own (a new event stores one); the old ones were sent without.
+  const fresh = rx.requests.find((r) => r.text.includes('after-upgrade'));
+  assert.match(fresh.headers.traceparent ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
 }
 
 // The fixture's history is older than the default retention: keep it.

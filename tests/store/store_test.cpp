@@ -405,6 +405,55 @@ TEST_P(StoreTest, ClaimReturnsTheDeliveryAsRecordedFreshOrAfterARestart) {
     for (const auto& c : *read) check(c);
 }
 
+TEST_P(StoreTest, TraceContextIsStoredWithTheEventAndReadWithItsDeliveries) {
+    auto a = MakeWebhook("acme", {});
+    auto b = MakeWebhook("acme", {"Room"});
+    const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    ChangeEvent traced = Event(EventType::kCreate, "Room", "1");
+    traced.traceparent = tp;
+    traced.tracestate = "rojo=00f067aa0ba902b7";
+    ChangeEvent untraced = Event(EventType::kCreate, "Room", "2");  // as stored before migration 7
+    ASSERT_TRUE(store_->Ingest("acme", {traced, untraced}, std::nullopt, kT0));
+    auto expect = [&](const Delivery& d) {
+        if (d.entity_id.text == "1") {
+            EXPECT_EQ(d.traceparent, tp) << d.id.str();
+            EXPECT_EQ(d.tracestate, "rojo=00f067aa0ba902b7") << d.id.str();
+        } else {
+            EXPECT_EQ(d.traceparent, std::nullopt) << d.id.str();
+            EXPECT_EQ(d.tracestate, std::nullopt) << d.id.str();
+        }
+    };
+    auto fresh = store_->Claim("n", kT0, 30'000, 10, {});
+    ASSERT_TRUE(fresh);
+    ASSERT_EQ(fresh->size(), 4u);  // each event to both webhooks
+    for (const auto& c : *fresh) {
+        expect(c.delivery);
+        auto d = store_->GetDelivery("acme", c.delivery.id);
+        ASSERT_TRUE(d);
+        expect(*d);
+    }
+    for (const auto& hook : {a.id, b.id}) {
+        auto page = store_->ListDeliveries("acme", hook, {}, {});
+        ASSERT_TRUE(page);
+        ASSERT_EQ(page->items.size(), 2u);
+        for (const auto& d : page->items) expect(d);
+    }
+    // Claimed again from the rows (a restart; the leases ran out).
+    store_.reset();
+    store_ = Open(std::string(32, 'k'));
+    ASSERT_TRUE(store_);
+    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10, {});
+    ASSERT_TRUE(read);
+    ASSERT_EQ(read->size(), 4u);
+    for (const auto& c : *read) expect(c.delivery);
+    // A test message has no stored event, so no stored trace either.
+    auto test = store_->CreateTestDelivery(a, EventType::kCreate, "Room", EntityId{"t", false}, kT0);
+    ASSERT_TRUE(test);
+    auto td = store_->GetDelivery("acme", test->delivery.id);
+    ASSERT_TRUE(td);
+    EXPECT_EQ(td->traceparent, std::nullopt);
+}
+
 TEST_P(StoreTest, AuditLogIsPerSite) {
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "acme", kT0, "tok_1", "webhook.create", "wh_1", "{}"}));
     ASSERT_TRUE(store_->AppendAudit({NewId("aud_"), "other", kT0, "tok_2", "webhook.delete", "wh_2", "{}"}));

@@ -88,9 +88,18 @@ Result<Webhook> ReadWebhook(const Row& s, const crypto::SecretBox& box) {
     return w;
 }
 
+//! The event's trace context, by the events table's primary key: traceparent, tracestate
+//! (NULL for test messages and events from before migration 7). Appended to claims' columns.
+inline constexpr std::string_view kEventTraceColumns =
+    "(SELECT e.traceparent FROM events e WHERE e.id = deliveries.event_id), "
+    "(SELECT e.tracestate FROM events e WHERE e.id = deliveries.event_id)";
+
+//! Columns 17 and 18 are kEventTraceColumns.
 inline constexpr std::string_view kDeliveryColumns =
     "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, attempt_count, "
-    "next_at, last_status, last_error, test, created_at, updated_at FROM deliveries";
+    "next_at, last_status, last_error, test, created_at, updated_at, "
+    "(SELECT e.traceparent FROM events e WHERE e.id = deliveries.event_id), "
+    "(SELECT e.tracestate FROM events e WHERE e.id = deliveries.event_id) FROM deliveries";
 
 //! Columns as kDeliveryColumns.
 template <typename Row>
@@ -112,6 +121,8 @@ Delivery ReadDelivery(const Row& s) {
     d.test = s.Int(14) != 0;
     d.created_at = s.Int(15);
     d.updated_at = s.Int(16);
+    d.traceparent = s.OptText(17);
+    d.tracestate = s.OptText(18);
     return d;
 }
 

@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 6> kMigrations = {
+inline constexpr std::array<std::string_view, 7> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -82,6 +82,11 @@ CREATE TABLE webhook_hours (
   l12 BIGINT NOT NULL DEFAULT 0, l13 BIGINT NOT NULL DEFAULT 0, l14 BIGINT NOT NULL DEFAULT 0, l15 BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (webhook_id, hour));
 CREATE INDEX webhook_hours_hour ON webhook_hours(hour);
+)sql",
+    // 7: W3C trace context of the request that submitted each event (same columns as
+    // SQLite's migration 7); NULL for events from before.
+    R"sql(
+ALTER TABLE events ADD COLUMN traceparent TEXT, ADD COLUMN tracestate TEXT;
 )sql",
 };
 

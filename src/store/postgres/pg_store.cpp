@@ -577,9 +577,11 @@ public:
         for (auto seq : seqs) ids.push_back(std::to_string(seq));
         // The row decides: a delivery finished, cancelled or rescheduled since it was
         // queued (a notice that came twice, a reload racing an outcome) is not sent.
-        auto r = Q("SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
-                   "created_at, part, next_at FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0",
-                   ArrayLiteral(ids));
+        static const std::string kSql =
+            "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
+            "created_at, part, next_at, " + std::string(kEventTraceColumns) +
+            " FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0";
+        auto r = Q(kSql, ArrayLiteral(ids));
         if (!r) {
             std::lock_guard lock(qmu_);
             for (auto seq : seqs) queue_.Finish(seq, now + 1000);  // try again in a second
@@ -595,6 +597,8 @@ public:
             c.part = static_cast<std::int32_t>(row.Int(11));
             c.fence = ownership_.ServingEpoch(c.part);
             const auto next_at = row.OptInt(12);
+            c.delivery.traceparent = row.OptText(13);
+            c.delivery.tracestate = row.OptText(14);
             if (c.fence == 0) {
                 dropped.push_back(c.seq);  // no longer ours: the next owner loads it
             } else if (!next_at || *next_at > now) {
@@ -1048,7 +1052,7 @@ private:
         // Statement 1: every event, and (they do not depend on each other) the enabled
         // webhooks of the batch's sites.
         std::vector<Param> sites;
-        std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at;
+        std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at, ev_trace, ev_state;
         for (auto* j : batch) {
             if (j->result->replayed) continue;
             sites.push_back(*j->site);
@@ -1061,18 +1065,22 @@ private:
                 ev_eid.push_back(e.entity_id.text);
                 ev_num.push_back(e.entity_id.is_number ? "1" : "0");
                 ev_at.push_back(at);
+                ev_trace.push_back(e.traceparent);
+                ev_state.push_back(e.tracestate);
             }
         }
         job_added_.clear();
         if (!sites.empty()) {
             auto hooks = QOn(c,
-                             "WITH ev AS (INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
+                             "WITH ev AS (INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at, "
+                             "traceparent, tracestate) "
                              "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-                             "$7::bigint[])) "
+                             "$7::bigint[], $9::text[], $10::text[])) "
                              "SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
                              "WHERE site = ANY($8::text[]) AND enabled = 1",
                              ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
-                             ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at), ArrayLiteral(sites));
+                             ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at), ArrayLiteral(sites),
+                             ArrayLiteral(ev_trace), ArrayLiteral(ev_state));
             if (!hooks) return abort(hooks.error());
             if (auto d = InsertDeliveries(c, batch, *hooks); !d) return abort(d.error());
         }

@@ -6,7 +6,7 @@
 
 namespace hookd::store::sqlite {
 
-inline constexpr std::array<std::string_view, 6> kMigrations = {
+inline constexpr std::array<std::string_view, 7> kMigrations = {
     // 1: initial schema
     R"sql(
 CREATE TABLE sites (
@@ -164,6 +164,12 @@ CREATE TABLE webhook_hours (
   PRIMARY KEY (webhook_id, hour)
 ) WITHOUT ROWID;
 CREATE INDEX webhook_hours_hour ON webhook_hours(hour);
+)sql",
+    // 7: W3C trace context of the request that submitted each event (core/trace_context.hpp);
+    // NULL for events from before: their attempts send no traceparent.
+    R"sql(
+ALTER TABLE events ADD COLUMN traceparent TEXT;
+ALTER TABLE events ADD COLUMN tracestate TEXT;
 )sql",
 };
 

@@ -486,7 +486,7 @@ public:
             std::lock_guard lock(cmu_);
             auto st = c_.Prepare(
                 "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
-                "created_at FROM deliveries WHERE seq = ? AND state = 0");
+                "created_at, " + std::string(kEventTraceColumns) + " FROM deliveries WHERE seq = ? AND state = 0");
             if (!st) return Fail(st.error());
             // One read transaction for all the rows: each one starts by dropping the page
             // cache if another connection wrote since, which is almost always the case.
@@ -501,6 +501,8 @@ public:
                 const int rc = s.Step();
                 if (rc == SQLITE_ROW) {
                     out[i] = ReadClaimed(s);
+                    out[i].delivery.traceparent = s.OptText(11);
+                    out[i].delivery.tracestate = s.OptText(12);
                 } else if (rc == SQLITE_DONE) {
                     gone.push_back(out[i].seq);  // cancelled meanwhile (webhook deleted)
                     out[i].seq = 0;
@@ -965,10 +967,10 @@ private:
             e.id = NewTypedId<EventId>(kEventPrefix);
             e.created_at = job.now;
             if (auto r = Run(w_,
-                             "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at) "
-                             "VALUES (?,?,?,?,?,?,?)",
+                             "INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at, "
+                             "traceparent, tracestate) VALUES (?,?,?,?,?,?,?,?,?)",
                              e.id.str(), *job.site, static_cast<int>(e.type), e.entity, e.entity_id.text,
-                             e.entity_id.is_number, job.now);
+                             e.entity_id.is_number, job.now, e.traceparent, e.tracestate);
                 !r) {
                 return Fail(r.error());
             }
@@ -992,6 +994,8 @@ private:
                     fresh.push_back(NewClaimed(DeliveryId(std::move(id)), *job.site, m.id, e.id, e.type, e.entity,
                                                e.entity_id, job.now));
                     fresh.back().seq = seq;
+                    fresh.back().delivery.traceparent = e.traceparent;
+                    fresh.back().delivery.tracestate = e.tracestate;
                 }
                 ++res.deliveries;
             }
