@@ -1913,8 +1913,8 @@ def main() -> int:
                     help="xmin scenario: how long the REPEATABLE READ transaction holds the horizon "
                          "(default 120; 3 with --smoke)")
     ap.add_argument("--tag", default=None,
-                    help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' when only "
-                         "the xmin scenario runs, 'pgKcore' with --pg-cores")
+                    help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' or 'capture' "
+                         "when only that scenario runs, 'pgKcore' with --pg-cores")
     ap.add_argument("--throughput-events", type=int, default=None, metavar="N",
                     help="events of the throughput scenario (default 100,000; 1,000 with --smoke): on PostgreSQL "
                          "the cost per delivery depends on how many are pending")
@@ -1972,7 +1972,7 @@ def main() -> int:
     os.makedirs(results_dir, exist_ok=True)
     pg_dir = None
     selected = args.only or SCENARIOS
-    ctx.tag = args.tag or ("xmin" if selected == ["xmin"] else "")
+    ctx.tag = args.tag or (selected[0] if selected in (["xmin"], ["capture"]) else "")
     if args.pg_cores and not args.tag:
         ctx.tag = "-".join(x for x in (ctx.tag, f"pg{args.pg_cores}core") if x)
     all_cpus = sorted(os.sched_getaffinity(0))

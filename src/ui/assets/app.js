@@ -341,9 +341,11 @@
     const st = CAPTURE_STATES[c.state] || { label: String(c.state), badge: '', note: '' };
     const badge = $('#capture-state');
     badge.className = `badge ${st.badge}`;
-    badge.textContent = st.note ? `${st.label} — ${st.note}` : st.label;
+    const stateText = st.note ? `${st.label} — ${st.note}` : st.label;
+    if (badge.textContent !== stateText) badge.textContent = stateText; // announced (role=status) only on change
     const errEl = $('#capture-error');
-    errEl.textContent = c.error ? `Error: ${c.error}` : '';
+    const errText = c.error ? `Error: ${c.error}` : '';
+    if (errEl.textContent !== errText) errEl.textContent = errText;
     errEl.hidden = !c.error;
     $('#capture-slot').textContent = c.slot || '—';
     $('#capture-publication').textContent = c.publication || '—';
