@@ -1358,14 +1358,23 @@ def capture_latency(ctx: Context) -> dict:
             time.sleep(0.05)
         ctx.sink.reset()
         hk_rss0 = reset_peak_rss(hk.pid)
-        # Writers: one psql each (autocommit: one row per transaction), fed at the offered rate.
+        # Writers: one psql each (autocommit: one row per transaction), fed at the offered rate;
+        # psql's \timing gives each INSERT's duration including its COMMIT (the acknowledgement).
         procs = [subprocess.Popen(["psql", src.url, "-qAtX", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(writers)]
         late = [0] * writers
+        durations = [[] for _ in range(writers)]  # ms, in the writer's order
+
+        def reader(w: int):
+            for line in procs[w].stdout:
+                m = re.match(r"Time: ([\d.]+) ms", line)
+                if m:
+                    durations[w].append(float(m.group(1)))
 
         def writer(w: int):
             p = procs[w]
+            p.stdin.write("\\timing on\n")
             rate = s.capture_rate / writers
             t0 = time.monotonic()
             for k in range(n // writers):
@@ -1380,8 +1389,11 @@ def capture_latency(ctx: Context) -> dict:
             p.stdin.close()
 
         cpu0 = hk.cpu()
-        with concurrent.futures.ThreadPoolExecutor(writers) as pool:
+        with concurrent.futures.ThreadPoolExecutor(2 * writers) as pool:
+            readers = [pool.submit(reader, w) for w in range(writers)]
             list(pool.map(writer, range(writers)))
+            for f in readers:
+                f.result(timeout=60)
         for p in procs:
             if p.wait(60) != 0:
                 raise ScenarioError(f"capture latency: a writer failed: {p.stderr.read()[:300]}")
@@ -1396,23 +1408,40 @@ def capture_latency(ctx: Context) -> dict:
         for line in out.splitlines():
             i, us = line.split("|")
             commits[int(i)] = int(us)
-        lat, missing = [], 0
+        # Row id k * writers + w + 1 was writer w's k-th INSERT: its acknowledgement ≈ committed_at + duration.
+        ack = {}
+        for w in range(writers):
+            for k, d in enumerate(durations[w]):
+                ack[k * writers + w + 1] = d
+        lat, lat_ack, missing = [], [], 0
         for i, us in commits.items():
             if i not in arrivals:
                 missing += 1
                 continue
             lat.append((arrivals[i] - us * 1000) / 1e6)
+            if i in ack:
+                lat_ack.append((arrivals[i] - us * 1000) / 1e6 - ack[i])
         if missing and st["complete"]:
             raise ScenarioError(f"capture latency: {missing} committed rows never delivered")
         lat.sort()
+        lat_ack.sort()
+        commit_ms = sorted(d for ds in durations for d in ds)
         r = {"changes": total, "offeredPerSecond": s.capture_rate, "seconds": s.capture_seconds, "writers": writers,
              "p50Ms": round(percentile(lat, 0.5), 3), "p90Ms": round(percentile(lat, 0.9), 3),
              "p99Ms": round(percentile(lat, 0.99), 3), "p999Ms": round(percentile(lat, 0.999), 3),
              "maxMs": round(lat[-1], 3) if lat else None, "lateWrites": sum(late),
+             # the source's INSERT + COMMIT as its client saw it, and latency from that acknowledgement
+             "sourceCommitP50Ms": round(percentile(commit_ms, 0.5), 3),
+             "sourceCommitP99Ms": round(percentile(commit_ms, 0.99), 3),
+             "sourceCommitMaxMs": round(commit_ms[-1], 3) if commit_ms else None,
+             "fromAckP50Ms": round(percentile(lat_ack, 0.5), 3), "fromAckP99Ms": round(percentile(lat_ack, 0.99), 3),
              "cpuSecondsPer1000": round(cpu * 1000 / total, 4), "peakRssMb": round(peak, 1),
              "peakRssReset": hk_rss0, "complete": st["complete"]}
         ctx.log(f"    latency at {s.capture_rate} changes/s × {s.capture_seconds} s: commit→receipt p50 {r['p50Ms']} ms, "
-                f"p99 {r['p99Ms']} ms, p99.9 {r['p999Ms']} ms, max {r['maxMs']} ms; peak RSS {r['peakRssMb']} MB")
+                f"p99 {r['p99Ms']} ms, p99.9 {r['p999Ms']} ms, max {r['maxMs']} ms; peak RSS {r['peakRssMb']} MB\n"
+                f"    (the source's INSERT+COMMIT took p50 {r['sourceCommitP50Ms']} ms, p99 {r['sourceCommitP99Ms']} ms, "
+                f"max {r['sourceCommitMaxMs']} ms; from its acknowledgement: p50 {r['fromAckP50Ms']} ms, "
+                f"p99 {r['fromAckP99Ms']} ms)")
         return r
     finally:
         for p in procs:
@@ -1624,7 +1653,8 @@ def table_rows(ctx: Context) -> list:
                      fmt(b["cpuSecondsPer1000"], digits=4) + " (per 1000 changes)", fmt(b["peakRssMb"])))
         rows.append((f"capture latency ({fmt(l['offeredPerSecond'])} changes/s × {l['seconds']} s)",
                      f"commit→receipt p50 {fmt(l['p50Ms'])} ms, p99 {fmt(l['p99Ms'])} ms, p99.9 {fmt(l['p999Ms'])} ms"
-                     + inc(l), "–", fmt(l["cpuSecondsPer1000"], digits=4) + " (per 1000 changes)",
+                     + (f" (source INSERT+COMMIT p99 {fmt(l['sourceCommitP99Ms'])} ms; from its acknowledgement "
+                        f"p99 {fmt(l['fromAckP99Ms'])} ms)" if "fromAckP99Ms" in l else "") + inc(l), "–", fmt(l["cpuSecondsPer1000"], digits=4) + " (per 1000 changes)",
                      fmt(l["peakRssMb"])))
         rows.append((f"capture, one {fmt(t['rows'])}-row transaction",
                      f"accepted {fmt(t['secondsAfterCommit'])} s after its commit "
