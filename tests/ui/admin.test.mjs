@@ -6,6 +6,7 @@
 // Chromium with playwright-core using accessible locators only.
 //
 // Env: HOOKD_BIN (default <repo>/build/hookd), CHROMIUM (default /usr/bin/chromium),
+//      HOOKD_TEST_PG_URL (a PostgreSQL with wal_level=logical: the operator view with capture streaming),
 //      HOOKD_UI_HEADED=1 to watch the browser.
 // Screenshots go to tests/ui/artifacts/ (gitignored), with the server log.
 
