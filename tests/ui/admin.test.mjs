@@ -908,6 +908,58 @@ test('operator sees that change capture is off', { timeout: 60_000 }, async () =
   }
 });
 
+/** Starts a second hookd with --capture SOURCE and a map of one table; returns {base, stop()}. */
+async function startCaptureServer(source, map, logName) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookd-ui-capture-'));
+  const mapFile = path.join(dir, 'capture.json');
+  fs.writeFileSync(mapFile, JSON.stringify(map));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const log = fs.createWriteStream(path.join(ARTIFACTS, logName));
+  const server = spawn(HOOKD_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${path.join(dir, 'hookd.db')}`,
+    '--capture', source, '--capture-map', mapFile], {
+    cwd: dir, env: { ...process.env, HOOKD_OPERATOR_TOKEN: env.operatorToken }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.pipe(log);
+  server.stderr.pipe(log);
+  const exited = new Promise((resolve) => server.on('exit', resolve));
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
+    await exited;
+    log.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 'capture hookd up', 30_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { base, stop };
+}
+
+test('operator sees change capture connecting, with the error in words', { timeout: 60_000 }, async () => {
+  // A source that refuses at once (nothing listens on port 1): capture keeps trying, state "connecting".
+  const srv = await startCaptureServer('postgresql://hookd@127.0.0.1:1/platform',
+    { slot: 'hookd', publication: 'hookd', tables: [{ table: 'public.rooms', entity: 'Room', id: 'room_id', siteId: SITE }] },
+    'hookd-capture-refused.log');
+  const page = await newPage();
+  try {
+    await signInOperator(page, srv.base);
+    const panel = page.getByRole('region', { name: 'Change capture' });
+    await panel.getByRole('status').filter({ hasText: /^Connecting\b/ }).waitFor();
+    await panel.getByText(/^Error: cannot connect to the source database/).waitFor();
+    assert.equal(await captureFact(panel, 'Slot'), 'hookd');
+    assert.equal(await captureFact(panel, 'Confirmed LSN'), 'none yet');
+    assert.equal(await captureFact(panel, 'Changes accepted'), '0');
+    await shot(page, '42-capture-connecting');
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await page.context().close();
+    await srv.stop();
+  }
+});
+
 // A streaming source needs PostgreSQL with wal_level=logical (scripts/test.sh sets
 // HOOKD_TEST_PG_URL; scripts/pg.sh starts one by hand).
 const PG = process.env.HOOKD_TEST_PG_URL;
@@ -925,20 +977,12 @@ test('operator sees change capture streaming, its slot, lag and counts', {
   psql(PG, `CREATE DATABASE ${dbName}`);
   const src = PG.replace(/\/[^/?]*(\?|$)/, `/${dbName}$1`);
   psql(src, 'CREATE TABLE rooms (room_id text PRIMARY KEY, floor int)');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookd-ui-capture-'));
-  const map = path.join(dir, 'capture.json');
-  fs.writeFileSync(map, JSON.stringify({ slot, publication: 'hookd', tables: [{ table: 'public.rooms', entity: 'Room', id: 'room_id', siteId: SITE }] }));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const log = fs.createWriteStream(path.join(ARTIFACTS, 'hookd-capture.log'));
-  const server = spawn(HOOKD_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${path.join(dir, 'hookd.db')}`,
-    '--capture', src, '--capture-map', map], { cwd: dir, env: { ...process.env, HOOKD_OPERATOR_TOKEN: env.operatorToken }, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout.pipe(log);
-  server.stderr.pipe(log);
-  const exited = new Promise((resolve) => server.on('exit', resolve));
+  const srv = await startCaptureServer(src,
+    { slot, publication: 'hookd', tables: [{ table: 'public.rooms', entity: 'Room', id: 'room_id', siteId: SITE }] },
+    'hookd-capture.log');
+  const { base } = srv;
   const page = await newPage();
   try {
-    await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 'capture hookd up', 30_000);
     const r = await fetch(`${base}/v1/sites`, { method: 'POST', headers: { Authorization: `Bearer ${env.operatorToken}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ id: SITE, name: 'UI capture' }) });
     assert.equal(r.status, 201);
 
@@ -958,10 +1002,7 @@ test('operator sees change capture streaming, its slot, lag and counts', {
     assert.deepEqual(page.jsErrors, []);
   } finally {
     await page.context().close();
-    server.kill('SIGTERM');
-    await exited;
-    log.end();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await srv.stop();
     try { psql(src, `SELECT pg_drop_replication_slot('${slot}')`); } catch { /* best effort */ }
     try { psql(PG, `DROP DATABASE ${dbName} WITH (FORCE)`); } catch { /* best effort */ }
   }
