@@ -951,6 +951,7 @@ test('operator sees change capture connecting, with the error in words', { timeo
     await panel.getByText(/^Error: cannot connect to the source database/).waitFor();
     assert.equal(await captureFact(panel, 'Slot'), 'hookd');
     assert.equal(await captureFact(panel, 'Confirmed LSN'), 'none yet');
+    assert.equal(await captureFact(panel, 'Lag'), 'not known yet');
     assert.equal(await captureFact(panel, 'Changes accepted'), '0');
     await shot(page, '42-capture-connecting');
     assert.deepEqual(page.jsErrors, []);

@@ -351,7 +351,11 @@
     $('#capture-publication').textContent = c.publication || '—';
     $('#capture-lsn').textContent = c.confirmedLsn || 'none yet';
     const lagMs = typeof c.lagMs === 'number' ? c.lagMs : null;
-    $('#capture-lag').textContent = `${fmtBytes(c.lagBytes)} of WAL · ${lagMs === null ? '—' : lagMs === 0 ? 'caught up (0 ms)' : `${fmtCount(lagMs)} ms behind`}`;
+    let lag = `${fmtBytes(c.lagBytes)} of WAL · ${lagMs === null ? '—' : lagMs === 0 ? 'caught up (0 ms)' : `${fmtCount(lagMs)} ms behind`}`;
+    // The source's position is sampled only while streaming: otherwise the figure is old or unknown.
+    if (!c.confirmedLsn) lag = 'not known yet';
+    else if (c.state !== 'streaming') lag = `last known: ${lag}`;
+    $('#capture-lag').textContent = lag;
     $('#capture-changes').textContent = fmtCount(c.changes);
     $('#capture-skipped').textContent = fmtCount(c.skipped);
     $('#capture-updated').textContent = new Date().toLocaleTimeString();
