@@ -47,7 +47,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SINK_PORTS = 1000  # one receiver port per webhook in the fan-out and isolation scenarios
-SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro", "xmin"]
+SCENARIOS = ["throughput", "latency", "ingest", "fanout", "isolation", "backlog", "getpost", "query", "micro", "xmin",
+             "capture"]
 
 
 class ScenarioError(Exception):
@@ -76,6 +77,10 @@ class Sizes:
     xmin_phases: tuple = (30, 120, 60)  # xmin scenario: seconds before / while / after the horizon is held
     xmin_backlog: int = 20_000          # xmin scenario: pending deliveries the feeder keeps
     repeats: int = 1   # throughput and isolation runs: the median run is reported (this VM's speed drifts)
+    capture_burndown: int = 1_000_000  # capture scenario: row changes committed before hookd starts
+    capture_rate: int = 1000           # capture scenario: changes/s committed (one row per transaction)
+    capture_seconds: int = 30          # ... for this long
+    capture_big_txn: int = 1_000_000   # capture scenario: rows of one source transaction
 
 
 FULL = Sizes(raw_requests=50_000, raw_repeats=3, throughput_events=100_000, latency_rate=1000,
@@ -86,7 +91,8 @@ FULL = Sizes(raw_requests=50_000, raw_repeats=3, throughput_events=100_000, late
 SMOKE = Sizes(raw_requests=2000, raw_repeats=1, throughput_events=1000, latency_rate=200, latency_seconds=2,
               ingest=[(1, 300, 8), (100, 2000, 4), (1000, 5000, 2)], fanout_webhooks=20, fanout_rounds=2,
               isolation_webhooks=20, isolation_events=100, backlog_webhooks=10, backlog_events=100,
-              getpost_events=1000, query_events=500, wait_scale=0.5, xmin_phases=(2, 3, 2), xmin_backlog=500)
+              getpost_events=1000, query_events=500, wait_scale=0.5, xmin_phases=(2, 3, 2), xmin_backlog=500,
+              capture_burndown=5000, capture_rate=200, capture_seconds=2, capture_big_txn=5000)
 
 
 # ---------------------------------------------------------------------------- /proc
@@ -240,6 +246,9 @@ class Hookd:
     and a publisher token."""
 
     def __init__(self, ctx: "Context", name: str, max_in_flight: int | None = None):
+        self._start(ctx, name, max_in_flight)
+
+    def _start(self, ctx: "Context", name: str, max_in_flight: int | None = None):
         self.ctx = ctx
         self.dir = os.path.join(ctx.workdir, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -263,7 +272,17 @@ class Hookd:
         if max_in_flight:
             cmd += ["--max-in-flight", str(max_in_flight)]
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env, cwd=self.dir)
+        self.env = env
+        self._spawn(cmd)
+        try:
+            self._bootstrap()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, cmd: list):
+        offset = os.path.getsize(self.logpath)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=self.env, cwd=self.dir)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 20
         self.host = self.port = None
@@ -271,6 +290,7 @@ class Hookd:
             if self.proc.poll() is not None:
                 raise ScenarioError(f"hookd exited at start ({self.proc.returncode}): {self.tail_log()}")
             with open(self.logpath) as f:
+                f.seek(offset)
                 m = re.search(r"listening on http://([\d.]+):(\d+)", f.read())
             if m:
                 self.host, self.port = m.group(1), int(m.group(2))
@@ -279,11 +299,14 @@ class Hookd:
         if not self.port:
             self.stop()
             raise ScenarioError("hookd did not log 'listening on' within 20 s")
-        try:
-            self._bootstrap()
-        except BaseException:
-            self.stop()
-            raise
+
+    def restart(self, extra_args: list):
+        """Stops hookd and starts it again on the same database (site, tokens and webhooks kept),
+        with `extra_args` added to its command line."""
+        self.stop()
+        self.log = open(self.logpath, "a")
+        self._spawn(self.cmd + [str(a) for a in extra_args])
+        self.events_url = f"http://{self.host}:{self.port}/v1/sites/{self.site}/events"
 
     def _bootstrap(self):
         self.site = "bench"
@@ -1195,12 +1218,289 @@ def sc_xmin(ctx: Context):
     return r
 
 
-RUNNERS = {"throughput": sc_throughput, "latency": sc_latency, "ingest": sc_ingest, "fanout": sc_fanout,
-           "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query,
-           "micro": sc_micro, "xmin": sc_xmin}
 
 
 # ---------------------------------------------------------------------------- report
+
+# ---------------------------------------------------------------------------- change capture (issue 14)
+
+def psql(url: str, sql: str, timeout: float = 600) -> str:
+    r = subprocess.run(["psql", url, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise ScenarioError(f"psql: {sql[:120]}: {r.stderr.strip()[:300]}")
+    return r.stdout.strip()
+
+
+class CaptureSource:
+    """A fresh source database on ctx.pg_admin with one table (id, committed_at) published for hookd."""
+
+    def __init__(self, ctx: Context, name: str):
+        self.url = pg_database(ctx)
+        self.slot = f"hookd_bench_{name}"
+        psql(self.url, "CREATE TABLE bench_rows (id bigint PRIMARY KEY, "
+                       "committed_at timestamptz NOT NULL DEFAULT clock_timestamp(), note text)")
+        self.map = None
+
+    def write_map(self, folder: str, site: str) -> str:
+        self.map = os.path.join(folder, "capture-map.json")
+        with open(self.map, "w") as f:
+            json.dump({"slot": self.slot, "publication": "hookd_bench",
+                       "tables": [{"table": "public.bench_rows", "entity": "Room", "id": "id", "siteId": site}]}, f)
+        return self.map
+
+    def create_slot(self):
+        """Slot and publication made before hookd starts: changes committed from now on are kept for it."""
+        psql(self.url, "CREATE PUBLICATION hookd_bench FOR TABLE bench_rows")
+        psql(self.url, f"SELECT pg_create_logical_replication_slot('{self.slot}', 'pgoutput')")
+
+    def drop(self):
+        try:
+            psql(self.url, f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           f"WHERE slot_name = '{self.slot}' AND NOT active", timeout=30)
+        except (ScenarioError, subprocess.SubprocessError):
+            pass
+
+
+def capture_state(hk: Hookd) -> dict:
+    status, data = http_request(hk.host, hk.port, "GET", "/v1/capture", token=hk.operator)
+    if status != 200:
+        raise ScenarioError(f"GET /v1/capture: {status} {str(data)[:200]}")
+    return data
+
+
+def capture_hookd(ctx: Context, name: str, src: CaptureSource) -> Hookd:
+    """hookd (the run's store, fresh) with the site and one webhook matching the source's CREATEs to the sink,
+    restarted with --capture: the site exists before the first change is read."""
+    hk = Hookd(ctx, name)
+    try:
+        hk.create_webhook(f"{ctx.sink.base}/hook", max_in_flight=ctx.concurrency)
+        hk.capture_started = time.monotonic()
+        hk.restart(["--capture", src.url, "--capture-map", src.write_map(hk.dir, hk.site)])
+    except BaseException:
+        hk.stop()
+        raise
+    return hk
+
+
+def wait_changes(hk: Hookd, n: int, timeout: float, what: str, stall: float = 30.0, since=None) -> tuple:
+    """Polls GET /v1/capture until `changes` >= n; returns (seconds since `since` (default: now), last state)."""
+    start = time.monotonic() if since is None else since
+    last_progress, seen = start, -1
+    while True:
+        hk.alive()
+        st = capture_state(hk)
+        now = time.monotonic()
+        if st["state"] == "error":
+            raise ScenarioError(f"{what}: capture error: {st.get('error')}")
+        if st["changes"] >= n:
+            return now - start, st
+        if st["changes"] != seen:
+            seen, last_progress = st["changes"], now
+        elif now - last_progress > stall:
+            raise ScenarioError(f"{what}: stalled at {seen} of {n} changes (none for {stall:.0f} s; state "
+                                f"{st['state']}, error {st.get('error')})")
+        if now - start > timeout:
+            raise ScenarioError(f"{what}: {st['changes']} of {n} changes within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def capture_burndown(ctx: Context) -> dict:
+    n = ctx.sizes.capture_burndown
+    src = CaptureSource(ctx, "burndown")
+    hk = None
+    try:
+        src.create_slot()
+        per_txn = 1000
+        t = time.monotonic()
+        psql(src.url, f"DO $$ BEGIN FOR i IN 0..{(n + per_txn - 1) // per_txn - 1} LOOP "
+                      f"INSERT INTO bench_rows (id) SELECT g FROM generate_series(i * {per_txn} + 1, "
+                      f"least((i + 1) * {per_txn}, {n})) g; COMMIT; END LOOP; END $$", timeout=900)
+        write_s = time.monotonic() - t
+        lag = int(psql(src.url, f"SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots "
+                                f"WHERE slot_name = '{src.slot}'"))
+        ctx.sink.reset()
+        hk = capture_hookd(ctx, "capture-burndown", src)
+        cpu0 = hk.cpu()
+        seconds, st = wait_changes(hk, n, 900 * ctx.sizes.wait_scale, "capture burn-down", since=hk.capture_started)
+        cpu = hk.cpu() - cpu0
+        # The slot's own view: confirmed within reach of the WAL end once everything is in.
+        slot_lag = int(psql(src.url, f"SELECT pg_current_wal_lsn() - confirmed_flush_lsn FROM pg_replication_slots "
+                                     f"WHERE slot_name = '{src.slot}'"))
+        delivered = ctx.sink.stats()["answered"]
+        r = {"changes": n, "transactions": (n + per_txn - 1) // per_txn, "rowsPerTransaction": per_txn,
+             "sourceWriteSeconds": round(write_s, 2), "walBytesBehindAtStart": lag,
+             "seconds": round(seconds, 3), "changesPerSecond": round(n / seconds, 1),
+             "deliveredMeanwhile": delivered, "cpuSecondsPer1000": round(cpu * 1000 / n, 4),
+             "peakRssMb": round(hk.peak_rss_mb(), 1), "slotLagBytesAfter": slot_lag, "state": st["state"]}
+        ctx.log(f"    burn-down: {fmt(n)} changes ({fmt(lag)} WAL bytes) accepted in {r['seconds']} s = "
+                f"{fmt(r['changesPerSecond'])} changes/s (from hookd's start; {fmt(delivered)} delivered meanwhile), "
+                f"peak RSS {r['peakRssMb']} MB")
+        return r
+    finally:
+        if hk:
+            hk.stop()
+        src.drop()
+
+
+def capture_latency(ctx: Context) -> dict:
+    s = ctx.sizes
+    n = s.capture_rate * s.capture_seconds
+    writers = 4
+    src = CaptureSource(ctx, "latency")
+    hk = capture_hookd(ctx, "capture-latency", src)
+    procs = []
+    try:
+        deadline = time.monotonic() + 20
+        while capture_state(hk)["state"] != "streaming":
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"capture latency: not streaming within 20 s: {capture_state(hk)}")
+            time.sleep(0.05)
+        ctx.sink.reset()
+        hk_rss0 = reset_peak_rss(hk.pid)
+        # Writers: one psql each (autocommit: one row per transaction), fed at the offered rate;
+        # psql's \timing gives each INSERT's duration including its COMMIT (the acknowledgement).
+        procs = [subprocess.Popen(["psql", src.url, "-qAtX", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(writers)]
+        late = [0] * writers
+        durations = [[] for _ in range(writers)]  # ms, in the writer's order
+
+        def reader(w: int):
+            for line in procs[w].stdout:
+                m = re.match(r"Time: ([\d.]+) ms", line)
+                if m:
+                    durations[w].append(float(m.group(1)))
+
+        def writer(w: int):
+            p = procs[w]
+            p.stdin.write("\\timing on\n")
+            rate = s.capture_rate / writers
+            t0 = time.monotonic()
+            for k in range(n // writers):
+                due = t0 + k / rate
+                d = due - time.monotonic()
+                if d > 0:
+                    time.sleep(d)
+                elif d < -0.005:
+                    late[w] += 1
+                p.stdin.write(f"INSERT INTO bench_rows (id) VALUES ({k * writers + w + 1});\n")
+                p.stdin.flush()
+            p.stdin.close()
+
+        cpu0 = hk.cpu()
+        with concurrent.futures.ThreadPoolExecutor(2 * writers) as pool:
+            readers = [pool.submit(reader, w) for w in range(writers)]
+            list(pool.map(writer, range(writers)))
+            for f in readers:
+                f.result(timeout=60)
+        for p in procs:
+            if p.wait(60) != 0:
+                raise ScenarioError(f"capture latency: a writer failed: {p.stderr.read()[:300]}")
+        total = (n // writers) * writers
+        wait_changes(hk, total, 60 * s.wait_scale, "capture latency")
+        st = ctx.sink.wait_answered(total, 60 * s.wait_scale, "capture latency")
+        cpu = hk.cpu() - cpu0
+        arrivals = ctx.sink.dump(os.path.join(hk.dir, "arrivals.txt"))
+        peak = hk.peak_rss_mb()
+        commits = {}
+        out = psql(src.url, "SELECT id, (extract(epoch FROM committed_at) * 1000000)::bigint FROM bench_rows")
+        for line in out.splitlines():
+            i, us = line.split("|")
+            commits[int(i)] = int(us)
+        # Row id k * writers + w + 1 was writer w's k-th INSERT: its acknowledgement ≈ committed_at + duration.
+        ack = {}
+        for w in range(writers):
+            for k, d in enumerate(durations[w]):
+                ack[k * writers + w + 1] = d
+        lat, lat_ack, missing = [], [], 0
+        for i, us in commits.items():
+            if i not in arrivals:
+                missing += 1
+                continue
+            lat.append((arrivals[i] - us * 1000) / 1e6)
+            if i in ack:
+                lat_ack.append((arrivals[i] - us * 1000) / 1e6 - ack[i])
+        if missing and st["complete"]:
+            raise ScenarioError(f"capture latency: {missing} committed rows never delivered")
+        lat.sort()
+        lat_ack.sort()
+        commit_ms = sorted(d for ds in durations for d in ds)
+        r = {"changes": total, "offeredPerSecond": s.capture_rate, "seconds": s.capture_seconds, "writers": writers,
+             "p50Ms": round(percentile(lat, 0.5), 3), "p90Ms": round(percentile(lat, 0.9), 3),
+             "p99Ms": round(percentile(lat, 0.99), 3), "p999Ms": round(percentile(lat, 0.999), 3),
+             "maxMs": round(lat[-1], 3) if lat else None, "lateWrites": sum(late),
+             # the source's INSERT + COMMIT as its client saw it, and latency from that acknowledgement
+             "sourceCommitP50Ms": round(percentile(commit_ms, 0.5), 3),
+             "sourceCommitP99Ms": round(percentile(commit_ms, 0.99), 3),
+             "sourceCommitMaxMs": round(commit_ms[-1], 3) if commit_ms else None,
+             "fromAckP50Ms": round(percentile(lat_ack, 0.5), 3), "fromAckP99Ms": round(percentile(lat_ack, 0.99), 3),
+             "cpuSecondsPer1000": round(cpu * 1000 / total, 4), "peakRssMb": round(peak, 1),
+             "peakRssReset": hk_rss0, "complete": st["complete"]}
+        ctx.log(f"    latency at {s.capture_rate} changes/s × {s.capture_seconds} s: commit→receipt p50 {r['p50Ms']} ms, "
+                f"p99 {r['p99Ms']} ms, p99.9 {r['p999Ms']} ms, max {r['maxMs']} ms; peak RSS {r['peakRssMb']} MB\n"
+                f"    (the source's INSERT+COMMIT took p50 {r['sourceCommitP50Ms']} ms, p99 {r['sourceCommitP99Ms']} ms, "
+                f"max {r['sourceCommitMaxMs']} ms; from its acknowledgement: p50 {r['fromAckP50Ms']} ms, "
+                f"p99 {r['fromAckP99Ms']} ms)")
+        return r
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        hk.stop()
+        src.drop()
+
+
+def capture_big_txn(ctx: Context) -> dict:
+    n = ctx.sizes.capture_big_txn
+    src = CaptureSource(ctx, "bigtxn")
+    hk = capture_hookd(ctx, "capture-bigtxn", src)
+    try:
+        deadline = time.monotonic() + 20
+        while capture_state(hk)["state"] != "streaming":
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"capture big transaction: not streaming within 20 s: {capture_state(hk)}")
+            time.sleep(0.05)
+        ctx.sink.reset()
+        rss_before = hk.rss_mb()
+        reset_peak_rss(hk.pid)
+        t = time.monotonic()
+        psql(src.url, f"INSERT INTO bench_rows (id, note) SELECT g, 'row ' || g FROM generate_series(1, {n}) g",
+             timeout=900)
+        commit_s = time.monotonic() - t
+        seconds, _ = wait_changes(hk, n, 900 * ctx.sizes.wait_scale, "capture big transaction")
+        r = {"rows": n, "sourceCommitSeconds": round(commit_s, 2), "secondsAfterCommit": round(seconds, 3),
+             "changesPerSecond": round(n / seconds, 1) if seconds > 0 else None, "rssBeforeMb": round(rss_before, 1),
+             "peakRssMb": round(hk.peak_rss_mb(), 1), "deliveredMeanwhile": ctx.sink.stats()["answered"]}
+        ctx.log(f"    one transaction of {fmt(n)} rows: accepted {r['secondsAfterCommit']} s after its commit, "
+                f"peak RSS {r['peakRssMb']} MB (RSS {r['rssBeforeMb']} MB before)")
+        return r
+    finally:
+        hk.stop()
+        src.drop()
+
+
+def sc_capture(ctx: Context):
+    s = ctx.sizes
+    if not ctx.pg_admin:
+        ctx.log("[capture] needs a source PostgreSQL (--pg, $HOOKD_TEST_PG_URL, or a full run's throwaway "
+                "cluster): skipped")
+        return {"skipped": "no source PostgreSQL"}
+    wal = psql(ctx.pg_admin, "SHOW wal_level")
+    if wal != "logical":
+        ctx.log(f"[capture] the source PostgreSQL has wal_level={wal}, not logical: skipped")
+        return {"skipped": f"wal_level={wal}"}
+    ctx.log(f"[capture] source PostgreSQL → hookd ({ctx.store} store) → one webhook: burn-down of "
+            f"{fmt(s.capture_burndown)} changes, {s.capture_rate} changes/s × {s.capture_seconds} s, "
+            f"one {fmt(s.capture_big_txn)}-row transaction")
+    return {"burndown": capture_burndown(ctx), "latency": capture_latency(ctx), "bigTransaction": capture_big_txn(ctx)}
+
+
+RUNNERS = {"throughput": sc_throughput, "latency": sc_latency, "ingest": sc_ingest, "fanout": sc_fanout,
+           "isolation": sc_isolation, "backlog": sc_backlog, "getpost": sc_getpost, "query": sc_query,
+           "micro": sc_micro, "xmin": sc_xmin, "capture": sc_capture}
+
 
 def machine_info(ctx: Context) -> dict:
     model = ""
@@ -1344,6 +1644,21 @@ def table_rows(ctx: Context) -> list:
                      f"({fmt(r['afterOverBefore'])}); {bl}",
                      fmt(ratio(ph["during"]["deliveriesPerSecond"], L.get("postRequestsPerSecond"))),
                      (fmt(pgc, digits=4) + " (PostgreSQL, during)") if pgc is not None else "–", "–"))
+    if "capture" in R and not R["capture"].get("skipped"):
+        c = R["capture"]
+        b, l, t = c["burndown"], c["latency"], c["bigTransaction"]
+        rows.append((f"capture burn-down ({fmt(b['changes'])} changes committed before start)",
+                     f"{fmt(b['changesPerSecond'])} changes/s accepted ({fmt(b['seconds'])} s; "
+                     f"{fmt(b['deliveredMeanwhile'])} delivered meanwhile)", "–",
+                     fmt(b["cpuSecondsPer1000"], digits=4) + " (per 1000 changes)", fmt(b["peakRssMb"])))
+        rows.append((f"capture latency ({fmt(l['offeredPerSecond'])} changes/s × {l['seconds']} s)",
+                     f"commit→receipt p50 {fmt(l['p50Ms'])} ms, p99 {fmt(l['p99Ms'])} ms, p99.9 {fmt(l['p999Ms'])} ms"
+                     + (f" (source INSERT+COMMIT p99 {fmt(l['sourceCommitP99Ms'])} ms; from its acknowledgement "
+                        f"p99 {fmt(l['fromAckP99Ms'])} ms)" if "fromAckP99Ms" in l else "") + inc(l), "–", fmt(l["cpuSecondsPer1000"], digits=4) + " (per 1000 changes)",
+                     fmt(l["peakRssMb"])))
+        rows.append((f"capture, one {fmt(t['rows'])}-row transaction",
+                     f"accepted {fmt(t['secondsAfterCommit'])} s after its commit "
+                     f"({fmt(t['changesPerSecond'])} changes/s)", "–", "–", fmt(t["peakRssMb"])))
     return rows
 
 
@@ -1447,6 +1762,15 @@ def targets(ctx: Context) -> list:
     if "backlog" in R:
         r = R["backlog"]
         add("peak RSS ≤ 150 MB with 1 M pending", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 150)
+    if "capture" in R and not R["capture"].get("skipped"):
+        c = R["capture"]
+        b, l, t = c["burndown"], c["latency"], c["bigTransaction"]
+        add("(issue 14) capture burn-down ≥ 50,000 changes/s", f"{fmt(b['changesPerSecond'])} changes/s",
+            b["changesPerSecond"] >= 50_000)
+        add("(issue 14) capture p50 ≤ 5 ms at 1000 changes/s", f"{fmt(l['p50Ms'])} ms", l["p50Ms"] <= 5)
+        add("(issue 14) capture p99 ≤ 25 ms at 1000 changes/s", f"{fmt(l['p99Ms'])} ms", l["p99Ms"] <= 25)
+        add("(issue 14) capture peak RSS ≤ 150 MB during a 1 M-row transaction", f"{fmt(t['peakRssMb'])} MB",
+            t["peakRssMb"] <= 150)
     pg = (R.get("throughput") or {}).get("pg") or {}
     if pg.get("pgCpuSecondsPer1000") is not None:
         add("(issue 13) PostgreSQL CPU ≤ 0.05 s per 1000 deliveries (throughput)",
@@ -1619,8 +1943,8 @@ def main() -> int:
                     help="xmin scenario: how long the REPEATABLE READ transaction holds the horizon "
                          "(default 120; 3 with --smoke)")
     ap.add_argument("--tag", default=None,
-                    help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' when only "
-                         "the xmin scenario runs, 'pgKcore' with --pg-cores")
+                    help="suffix of the results' file names (latest-postgres-TAG.*); default: 'xmin' or 'capture' "
+                         "when only that scenario runs, 'pgKcore' with --pg-cores")
     ap.add_argument("--throughput-events", type=int, default=None, metavar="N",
                     help="events of the throughput scenario (default 100,000; 1,000 with --smoke): on PostgreSQL "
                          "the cost per delivery depends on how many are pending")
@@ -1678,21 +2002,28 @@ def main() -> int:
     os.makedirs(results_dir, exist_ok=True)
     pg_dir = None
     selected = args.only or SCENARIOS
-    ctx.tag = args.tag or ("xmin" if selected == ["xmin"] else "")
+    ctx.tag = args.tag or (selected[0] if selected in (["xmin"], ["capture"]) else "")
     if args.pg_cores and not args.tag:
         ctx.tag = "-".join(x for x in (ctx.tag, f"pg{args.pg_cores}core") if x)
     all_cpus = sorted(os.sched_getaffinity(0))
     pg_cpus, other_cpus = set(all_cpus[:args.pg_cores]), set(all_cpus[args.pg_cores:])
-    if args.store == "postgres" and not ctx.pg_admin:
+    # Change capture needs a source PostgreSQL whatever the store: a full run starts a throwaway cluster
+    # (scripts/pg.sh sets wal_level=logical); a smoke run without a URL skips the scenario.
+    needs_pg = args.store == "postgres" or ("capture" in selected and not args.smoke)
+    if needs_pg and not ctx.pg_admin:
         pg_dir = tempfile.mkdtemp(prefix="hookd-bench-pg-", dir=args.workdir)  # not under workdir: postgres must reach it
         try:
             # pg_stat_statements for the statement counts (this cluster only: scripts/pg.sh keeps it off).
-            ctx.pg_admin = pgmeter.start_cluster(ROOT, pg_dir, statements=not args.no_pg_statements,
+            ctx.pg_admin = pgmeter.start_cluster(ROOT, pg_dir, statements=not args.no_pg_statements
+                                                 and args.store == "postgres",
                                                  cpus=pg_cpus or None)
         except (RuntimeError, subprocess.SubprocessError) as e:
             print(str(e), file=sys.stderr)
             shutil.rmtree(pg_dir, ignore_errors=True)
-            return 2
+            if args.store == "postgres":
+                return 2
+            pg_dir = None  # only the capture scenario wanted it: it is skipped
+            print("(no PostgreSQL for the capture scenario: it is skipped)", file=sys.stderr)
     if args.store == "postgres":
         try:
             ctx.pg = pgmeter.PgServer(ctx.pg_admin)

@@ -7,6 +7,8 @@ std::string RenderCaptureMetrics(const CaptureStatus& s) {
     auto series = [&out](const char* name, const char* type, const char* help) {
         out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
     };
+    series("hookd_capture_configured", "gauge", "Whether this node was started with change capture (--capture).");
+    out += "hookd_capture_configured " + std::string(s.state == "off" ? "0" : "1") + "\n";
     series("hookd_capture_streaming", "gauge", "Whether this node streams the change capture slot (1) or not (0).");
     out += "hookd_capture_streaming " + std::string(s.state == "streaming" ? "1" : "0") + "\n";
     series("hookd_capture_lag_bytes", "gauge",

@@ -146,6 +146,7 @@ test('each kind of change and the archive rule reach the receiver; unknown sites
   assert.equal(st.error, null);
   const metrics = (await server.api().get('/metrics')).text;
   assert.match(metrics, /^hookd_capture_streaming 1$/m);
+  assert.match(metrics, /^hookd_capture_configured 1$/m);
   assert.match(metrics, /^hookd_capture_changes_total 8$/m);
   assert.match(metrics, /^hookd_capture_skipped_total\{reason="unknown_site"\} 1$/m);
   assert.match(metrics, /^hookd_capture_skipped_total\{reason="unmapped_table"\} 0$/m);

@@ -93,7 +93,8 @@ test('promtool: the alerting rules are valid and their unit tests pass', T, () =
   const alerts = [...rulesText.matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
   const tested = fs.readFileSync(RULE_TESTS, 'utf8');
   for (const a of ['HookdWebhookAutoDisabled', 'HookdAttemptFailureRatioHigh', 'HookdDeliveriesFailing', 'HookdDeliveryLagHigh',
-    'HookdQueueGrowing', 'HookdStoreUnavailable', 'HookdNotDelivering', 'HookdDown']) {
+    'HookdQueueGrowing', 'HookdStoreUnavailable', 'HookdNotDelivering', 'HookdDown', 'HookdCaptureNotStreaming',
+    'HookdCaptureLagHigh']) {
     assert.ok(alerts.includes(a), `alert ${a} exists`);
     assert.match(tested, new RegExp(`alertname: ${a}\\n\\s+exp_alerts:\\n\\s+- exp_labels`), `a test where ${a} fires`);
   }
@@ -150,6 +151,10 @@ test('every metric and label the rules and the dashboard use is in a running hoo
   assert.ok(failing.every((s) => s.labels.site === site.siteId));
   assert.ok(samples.find((s) => s.name === 'hookd_webhooks_disabled_total' && s.labels.reason === 'gone').value >= 1);
   assert.equal(samples.find((s) => s.name === 'hookd_store_up').value, 1);
+  // Without --capture the capture rules see a node that is not configured (no alert), not a stalled one.
+  for (const m of ['hookd_capture_configured', 'hookd_capture_streaming', 'hookd_capture_lag_bytes', 'hookd_capture_lag_seconds']) {
+    assert.equal(samples.find((s) => s.name === m)?.value, 0, `${m} is 0 without --capture`);
+  }
 });
 
 function getJson(url) {

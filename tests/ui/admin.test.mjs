@@ -6,6 +6,7 @@
 // Chromium with playwright-core using accessible locators only.
 //
 // Env: HOOKD_BIN (default <repo>/build/hookd), CHROMIUM (default /usr/bin/chromium),
+//      HOOKD_TEST_PG_URL (a PostgreSQL with wal_level=logical: the operator view with capture streaming),
 //      HOOKD_UI_HEADED=1 to watch the browser.
 // Screenshots go to tests/ui/artifacts/ (gitignored), with the server log.
 
@@ -868,5 +869,142 @@ test('receiver check and health at a glance', { timeout: 180_000 }, async (t) =>
     });
   } finally {
     await page.context().close();
+  }
+});
+
+// ------------------------------------------------- operator view: change capture
+
+/** Signs in with the operator token; waits for the service status view. */
+async function signInOperator(page, base) {
+  await page.goto(`${base}/admin/`);
+  await page.getByLabel('Admin token').fill(env.operatorToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Service status' }).waitFor();
+}
+
+/** The text of the value (dd) of a fact (dt) in the "Change capture" panel. */
+async function captureFact(panel, name) {
+  return (await panel.locator('dt', { hasText: new RegExp(`^${name}$`) }).locator('xpath=following-sibling::dd').innerText()).trim();
+}
+
+test('operator sees that change capture is off', { timeout: 60_000 }, async () => {
+  const page = await newPage();
+  try {
+    await signInOperator(page, env.base);
+    const panel = page.getByRole('region', { name: 'Change capture' });
+    await panel.getByText('Change capture is off', { exact: false }).waitFor();
+    assert.equal(await panel.getByRole('status').count(), 0, 'no state badge when off');
+    // Operators do not get the site admin's webhook list.
+    assert.equal(await page.getByRole('heading', { level: 1, name: 'Webhooks' }).isVisible(), false);
+    await shot(page, '40-capture-off');
+    // The session survives a reload; signing out returns to the sign-in form.
+    await page.reload();
+    await panel.getByText('Change capture is off', { exact: false }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Admin token').waitFor();
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await page.context().close();
+  }
+});
+
+/** Starts a second hookd with --capture SOURCE and a map of one table; returns {base, stop()}. */
+async function startCaptureServer(source, map, logName) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hookd-ui-capture-'));
+  const mapFile = path.join(dir, 'capture.json');
+  fs.writeFileSync(mapFile, JSON.stringify(map));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const log = fs.createWriteStream(path.join(ARTIFACTS, logName));
+  const server = spawn(HOOKD_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--db', `sqlite:${path.join(dir, 'hookd.db')}`,
+    '--capture', source, '--capture-map', mapFile], {
+    cwd: dir, env: { ...process.env, HOOKD_OPERATOR_TOKEN: env.operatorToken }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.pipe(log);
+  server.stderr.pipe(log);
+  const exited = new Promise((resolve) => server.on('exit', resolve));
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill('SIGTERM');
+    await exited;
+    log.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 'capture hookd up', 30_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { base, stop };
+}
+
+test('operator sees change capture connecting, with the error in words', { timeout: 60_000 }, async () => {
+  // A source that refuses at once (nothing listens on port 1): capture keeps trying, state "connecting".
+  const srv = await startCaptureServer('postgresql://hookd@127.0.0.1:1/platform',
+    { slot: 'hookd', publication: 'hookd', tables: [{ table: 'public.rooms', entity: 'Room', id: 'room_id', siteId: SITE }] },
+    'hookd-capture-refused.log');
+  const page = await newPage();
+  try {
+    await signInOperator(page, srv.base);
+    const panel = page.getByRole('region', { name: 'Change capture' });
+    await panel.getByRole('status').filter({ hasText: /^Connecting\b/ }).waitFor();
+    await panel.getByText(/^Error: cannot connect to the source database/).waitFor();
+    assert.equal(await captureFact(panel, 'Slot'), 'hookd');
+    assert.equal(await captureFact(panel, 'Confirmed LSN'), 'none yet');
+    assert.equal(await captureFact(panel, 'Lag'), 'not known yet');
+    assert.equal(await captureFact(panel, 'Changes accepted'), '0');
+    await shot(page, '42-capture-connecting');
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await page.context().close();
+    await srv.stop();
+  }
+});
+
+// A streaming source needs PostgreSQL with wal_level=logical (scripts/test.sh sets
+// HOOKD_TEST_PG_URL; scripts/pg.sh starts one by hand).
+const PG = process.env.HOOKD_TEST_PG_URL;
+test('operator sees change capture streaming, its slot, lag and counts', {
+  timeout: 120_000, skip: PG ? false : 'HOOKD_TEST_PG_URL is not set (a source PostgreSQL with wal_level=logical)',
+}, async () => {
+  const psql = (url, sql) => {
+    const r = spawnSync('psql', [url, '-qAtX', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`psql: ${sql}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const suffix = crypto.randomBytes(5).toString('hex');
+  const dbName = `hookd_ui_${suffix}`;
+  const slot = `hookd_ui_${suffix}`;
+  psql(PG, `CREATE DATABASE ${dbName}`);
+  const src = PG.replace(/\/[^/?]*(\?|$)/, `/${dbName}$1`);
+  psql(src, 'CREATE TABLE rooms (room_id text PRIMARY KEY, floor int)');
+  const srv = await startCaptureServer(src,
+    { slot, publication: 'hookd', tables: [{ table: 'public.rooms', entity: 'Room', id: 'room_id', siteId: SITE }] },
+    'hookd-capture.log');
+  const { base } = srv;
+  const page = await newPage();
+  try {
+    const r = await fetch(`${base}/v1/sites`, { method: 'POST', headers: { Authorization: `Bearer ${env.operatorToken}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ id: SITE, name: 'UI capture' }) });
+    assert.equal(r.status, 201);
+
+    await signInOperator(page, base);
+    const panel = page.getByRole('region', { name: 'Change capture' });
+    await panel.getByRole('status').filter({ hasText: /^Streaming\b/ }).waitFor();
+    assert.equal(await captureFact(panel, 'Slot'), slot);
+    assert.equal(await captureFact(panel, 'Publication'), 'hookd');
+    assert.match(await captureFact(panel, 'Confirmed LSN'), /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.match(await captureFact(panel, 'Lag'), /bytes of WAL/);
+
+    psql(src, "INSERT INTO rooms VALUES ('r1', 1), ('r2', 2); INSERT INTO rooms VALUES ('r3', 3)");
+    // The panel refreshes by itself (every 3 s).
+    await eventually(async () => (await captureFact(panel, 'Changes accepted')) === '3', 'Changes accepted = 3');
+    assert.equal(await captureFact(panel, 'Changes skipped'), '0');
+    await shot(page, '41-capture-streaming');
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await page.context().close();
+    await srv.stop();
+    try { psql(src, `SELECT pg_drop_replication_slot('${slot}')`); } catch { /* best effort */ }
+    try { psql(PG, `DROP DATABASE ${dbName} WITH (FORCE)`); } catch { /* best effort */ }
   }
 });

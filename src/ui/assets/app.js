@@ -40,6 +40,8 @@
     listBusy: false,
     healthLoaded: false,
     healthBusy: false,
+    operator: false,      // signed in with the operator token: the service status view
+    captureBusy: false,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -214,6 +216,7 @@
 
   function showSignIn(message) {
     $('#app-view').hidden = true;
+    $('#operator-view').hidden = true;
     $('#signin-view').hidden = false;
     const err = $('#signin-error');
     err.textContent = message || '';
@@ -233,6 +236,12 @@
       if (e.status === 401 || e.status === 403) throw new Error('That token was not accepted. Check it and try again.');
       throw e;
     }
+    if (me && me.role === 'operator') {
+      app.operator = true;
+      try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* storage disabled: session lasts until reload */ }
+      showOperator();
+      return;
+    }
     if (!me || me.role !== 'admin' || !me.site) {
       app.token = null;
       const role = me && me.role ? me.role : 'unknown';
@@ -247,6 +256,7 @@
     try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
     app.token = null;
     app.site = null;
+    app.operator = false;
     app.editing = null;
     app.listLoaded = false;
     app.healthLoaded = false;
@@ -256,6 +266,7 @@
     for (const card of app.cards.values()) card.destroy();
     app.cards.clear();
     $('#signin-token').value = '';
+    $('#operator-view').hidden = true;
     showSignIn(message);
   }
 
@@ -275,6 +286,10 @@
   function onTick() {
     if (!app.token || document.hidden) return;
     app.tick += 1;
+    if (app.operator) {
+      loadCapture();
+      return;
+    }
     for (const card of app.cards.values()) {
       if (card.log.open) card.log.refresh();
       if (card.log.open || card.hasPending) card.refreshStats();
@@ -283,6 +298,85 @@
     }
     if (app.tick % 5 === 0) loadHealth();
     if (app.tick % 10 === 0) loadWebhooks();
+  }
+
+  // ------------------------------------------------ operator view: capture
+
+  function showOperator() {
+    $('#signin-view').hidden = true;
+    $('#app-view').hidden = true;
+    $('#operator-view').hidden = false;
+    document.title = 'Service status · Operator · hookd';
+    $('#operator-main').focus();
+    loadCapture();
+    clearInterval(app.timer);
+    app.timer = setInterval(onTick, TICK_MS);
+  }
+
+  const CAPTURE_STATES = {
+    streaming: { label: 'Streaming', badge: 'badge-ok', note: 'reading the source and accepting its changes' },
+    connecting: { label: 'Connecting', badge: 'badge-warn', note: 'connecting to the source, or standing by while another node streams the slot' },
+    error: { label: 'Error', badge: 'badge-bad', note: 'stopped until the problem below is fixed' },
+  };
+
+  function fmtCount(n) {
+    return typeof n === 'number' ? n.toLocaleString('en-US') : '—';
+  }
+
+  function fmtBytes(n) {
+    if (typeof n !== 'number') return '—';
+    const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+    return i === 0 ? `${n.toLocaleString('en-US')} bytes` : `${v.toFixed(1)} ${units[i]} (${n.toLocaleString('en-US')} bytes)`;
+  }
+
+  /** Renders a GET /v1/capture answer into the "Change capture" panel. */
+  function renderCapture(c) {
+    const off = !c || c.state === 'off';
+    $('#capture-off').hidden = !off;
+    $('#capture-body').hidden = off;
+    if (off) return;
+    const st = CAPTURE_STATES[c.state] || { label: String(c.state), badge: '', note: '' };
+    const badge = $('#capture-state');
+    badge.className = `badge ${st.badge}`;
+    const stateText = st.note ? `${st.label} — ${st.note}` : st.label;
+    if (badge.textContent !== stateText) badge.textContent = stateText; // announced (role=status) only on change
+    const errEl = $('#capture-error');
+    const errText = c.error ? `Error: ${c.error}` : '';
+    if (errEl.textContent !== errText) errEl.textContent = errText;
+    errEl.hidden = !c.error;
+    $('#capture-slot').textContent = c.slot || '—';
+    $('#capture-publication').textContent = c.publication || '—';
+    $('#capture-lsn').textContent = c.confirmedLsn || 'none yet';
+    const lagMs = typeof c.lagMs === 'number' ? c.lagMs : null;
+    let lag = `${fmtBytes(c.lagBytes)} of WAL · ${lagMs === null ? '—' : lagMs === 0 ? 'caught up (0 ms)' : `${fmtCount(lagMs)} ms behind`}`;
+    // The source's position is sampled only while streaming: otherwise the figure is old or unknown.
+    if (!c.confirmedLsn) lag = 'not known yet';
+    else if (c.state !== 'streaming') lag = `last known: ${lag}`;
+    $('#capture-lag').textContent = lag;
+    $('#capture-changes').textContent = fmtCount(c.changes);
+    $('#capture-skipped').textContent = fmtCount(c.skipped);
+    $('#capture-updated').textContent = new Date().toLocaleTimeString();
+  }
+
+  async function loadCapture() {
+    if (app.captureBusy) return;
+    app.captureBusy = true;
+    const errEl = $('#capture-load-error');
+    try {
+      const c = await api('GET', '/v1/capture');
+      if (!app.token || !app.operator) return;
+      errEl.hidden = true;
+      renderCapture(c);
+    } catch (e) {
+      if (!app.token) return;
+      errEl.textContent = `Could not load the change capture status: ${e.message}`;
+      errEl.hidden = false;
+    } finally {
+      app.captureBusy = false;
+    }
   }
 
   // --------------------------------------------------------- webhook list
@@ -1820,6 +1914,7 @@
       $('#signin-token').removeAttribute('aria-invalid');
     });
     $('#signout').addEventListener('click', () => signOut(''));
+    $('#operator-signout').addEventListener('click', () => signOut(''));
     $('#create-webhook').addEventListener('click', () => openWebhookForm(null));
     $('#empty-create').addEventListener('click', () => openWebhookForm(null));
 
