@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 7> kMigrations = {
+inline constexpr std::array<std::string_view, 8> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -87,6 +87,13 @@ CREATE INDEX webhook_hours_hour ON webhook_hours(hour);
     // SQLite's migration 7); NULL for events from before.
     R"sql(
 ALTER TABLE events ADD COLUMN traceparent TEXT, ADD COLUMN tracestate TEXT;
+)sql",
+    // 8: each partition's owner keeps its due queue in memory (loaded through
+    // deliveries_part_due) and leases live in that memory: the global due index and the
+    // lease index are no longer read, and every delivery written paid for them.
+    R"sql(
+DROP INDEX IF EXISTS deliveries_due;
+DROP INDEX IF EXISTS deliveries_leased;
 )sql",
 };
 
