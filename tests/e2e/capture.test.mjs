@@ -285,6 +285,25 @@ test('a restart of the source database mid-stream loses nothing', { skip, timeou
     { message: '200 changes delivered', describe: () => `${rx.requests.length} received; ${server.logTail(10)}` });
 });
 
+test('a source with wal_level below logical: serve keeps running, the state is "error" with the fix', { skip, timeout: 90000 }, async () => {
+  const clusterDir = makeTempDir('hookd-capture-pg');
+  // pg.sh starts with wal_level=logical; PG_EXTRA_CONF comes later on the command line and wins.
+  const start = spawnSync(path.join(REPO_ROOT, 'scripts', 'pg.sh'), ['start', clusterDir],
+    { encoding: 'utf8', env: { ...process.env, PG_EXTRA_CONF: '-c wal_level=replica' } });
+  assert.equal(start.status, 0, start.stderr);
+  cleanup.push(() => spawnSync(path.join(REPO_ROOT, 'scripts', 'pg.sh'), ['stop', clusterDir]));
+  const admin = start.stdout.trim();
+  assert.equal(psql(admin, 'SHOW wal_level'), 'replica');
+  const src = sourceDatabase(admin);
+  const server = await startCapturing(src, specTables('acme'));
+  const st = await waitFor(async () => {
+    const s = await captureState(server);
+    return s.state === 'error' && s;
+  }, 15000, { message: 'capture in error', describe: async () => JSON.stringify(await captureState(server)) });
+  assert.match(st.error, /wal_level 'replica'; change capture needs 'logical': run ALTER SYSTEM SET wal_level = logical;/);
+  assert.equal((await server.api().get('/healthz')).status, 200);
+});
+
 test('an invalidated slot (max_slot_wal_keep_size) is an "error" state, never a silent loss', { skip, timeout: 90000 }, async () => {
   const clusterDir = makeTempDir('hookd-capture-pg');
   const start = spawnSync(path.join(REPO_ROOT, 'scripts', 'pg.sh'), ['start', clusterDir], { encoding: 'utf8' });
