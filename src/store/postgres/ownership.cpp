@@ -21,12 +21,6 @@ static_assert(kPartitions == 256, "the SQL below assigns partitions with hashtex
 
 enum class State : std::uint8_t { kFree, kServing, kDraining };
 
-std::string IntArray(const std::vector<int>& v) {
-    std::string out = "{";
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-    return out + "}";
-}
-
 TimeMs NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();

@@ -38,6 +38,12 @@ std::string WithKeepalives(const std::string& url) {
     return url + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3 tcp_user_timeout=10000";
 }
 
+std::string IntArray(const std::vector<int>& v) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+    return out + "}";
+}
+
 Conn::~Conn() {
     if (conn_) PQfinish(conn_);
 }

@@ -76,6 +76,9 @@ private:
     int row_;
 };
 
+//! A PostgreSQL int[] literal, e.g. {1,2,3}.
+std::string IntArray(const std::vector<int>& v);
+
 //! TCP keepalive settings added to every connection string that does not set them, so a
 //! silent network cut ends a session in seconds rather than hours.
 std::string WithKeepalives(const std::string& url);

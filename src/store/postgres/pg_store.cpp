@@ -30,6 +30,7 @@ namespace {
 
 using namespace common;
 using postgres::Conn;
+using postgres::IntArray;
 using postgres::P;
 using postgres::Param;
 using postgres::PgResult;
@@ -38,12 +39,6 @@ using postgres::RowRef;
 
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
-
-std::string IntArray(const std::vector<int>& v) {
-    std::string out = "{";
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-    return out + "}";
-}
 
 // What a notification on `hookd_work` says (one per NOTIFY, fields separated by spaces):
 //   n SENDER LO HI P,P,…  new deliveries with seq in [LO, HI] in partitions P (one ingest
