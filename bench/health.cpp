@@ -139,7 +139,7 @@ void Fill(store::Store& s, bool sqlite, const std::string& pg_url, std::int64_t 
     if (sqlite) {
         // Through the queue, as the dispatcher does.
         for (;;) {
-            auto claimed = Must(s.Claim("bench", now - kWeekMs, 3'600'000, 2000, {}), "claim");
+            auto claimed = Must(s.Claim("bench", now - kWeekMs, 3'600'000, 2000), "claim");
             if (claimed.empty()) break;
             std::vector<Outcome> outs;
             for (const auto& c : claimed) outs.push_back(MakeOutcome(rng, c.seq, c.delivery.webhook_id, now));
@@ -207,6 +207,8 @@ int main(int argc, char** argv) {
     auto box = Must(crypto::SecretBox::Create(std::string(32, 'b')), "key");
     auto store = sqlite ? Must(store::OpenSqliteStore({db.substr(7), "NORMAL", 5000}, box), "open")
                         : Must(store::OpenPostgresStore({db, 4}, box), "open");
+    sched::Scheduler queue(sched::SchedulerOptions{.buffer_per_slot = 0});  // claims without starting
+    store->Attach(&queue);
     const TimeMs now = SystemClock().Now();
     if (!reuse) Fill(*store, sqlite, db, deliveries, webhooks, now);
 
@@ -223,6 +225,7 @@ int main(int argc, char** argv) {
     const Timing list = Time(runs, [&] {
         listed = Must(store->GetHealth("bench", std::nullopt, health::kDay.Start(now)), "health").size();
     });
+    store->Attach(nullptr);
 
     // The plain query, on its own connection.
     const TimeMs since = now - kWeekMs;

@@ -154,6 +154,7 @@ BENCHMARK(BM_JsonSerialiseBatch1000);
 
 struct TempStore {
     std::filesystem::path dir;
+    sched::Scheduler queue{sched::SchedulerOptions{.buffer_per_slot = 0}};  // claims without starting
     std::unique_ptr<store::Store> store;
     SiteId site = "bench";
     WebhookId hook;
@@ -167,6 +168,7 @@ struct TempStore {
         auto s = store::OpenSqliteStore({(dir / "hookd.db").string(), synchronous, 5000}, std::move(*box));
         if (!s) throw std::runtime_error(s.error().message);
         store = std::move(*s);
+        store->Attach(&queue);
         const TimeMs now = SystemClock().Now();
         (void)store->CreateSite(store::Site{site, "Bench", now});
         Webhook w;
@@ -228,7 +230,7 @@ void BM_StoreClaimComplete(benchmark::State& state) {
     }
     for (auto _ : state) {
         const TimeMs now = SystemClock().Now();
-        auto claimed = ts.store->Claim("bench", now, 60'000, batch, {});
+        auto claimed = ts.store->Claim("bench", now, 60'000, batch);
         if (!claimed) {
             state.SkipWithError(claimed.error().message.c_str());
             break;

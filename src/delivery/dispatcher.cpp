@@ -22,16 +22,10 @@ namespace {
 
 constexpr DurationMs kWebhookCacheTtlMs = 2'000;
 
+// The cached copy of a webhook (its limits live in the scheduler).
 struct HookState {
     std::shared_ptr<const Webhook> hook;
     TimeMs loaded_at = 0;
-    std::deque<store::Claimed> ready;
-    int in_flight = 0;
-    double tokens = 0;         // rate limit bucket
-    TimeMs refilled_at = 0;
-    TimeMs paused_until = 0;   // Retry-After from a 429/503
-    bool queued = false;       // in the round-robin list
-    bool skipped = false;      // left out of the last claim because its buffer was full
     // Disabled here (410 Gone) at this stored version, before the store has recorded it:
     // a reload that still shows this version keeps it disabled.
     std::optional<std::int64_t> disabled_at_version;
@@ -42,7 +36,6 @@ struct InFlight {
     std::shared_ptr<const Webhook> hook;
     TimeMs started_at = 0;
     std::shared_ptr<std::promise<Result<TestResult>>> test;  // set for test messages
-    bool busy = false;  // counted in Impl::busy (younger than slow_after_ms)
 };
 
 //! Outcomes on their way to the store, with the test messages waiting for them.
@@ -80,6 +73,7 @@ struct Dispatcher::Impl {
     RandomSource random;
     DispatcherOptions opt;
     HttpClient http;
+    sched::Scheduler sched;  // what is due and what may start; fed by the store (Attach)
 
     std::thread thread;
     std::atomic<bool> running{false};
@@ -94,14 +88,11 @@ struct Dispatcher::Impl {
 
     // Owned by the worker thread.
     std::unordered_map<std::string, HookState> hooks;
-    std::deque<std::string> round_robin;
     std::unordered_map<std::uint64_t, InFlight> flights;
-    int busy = 0;                                        // flights younger than slow_after_ms
-    std::deque<std::pair<TimeMs, std::uint64_t>> starts;  // (started_at, tag) of busy flights, oldest first
+    std::unordered_map<std::int64_t, store::Claimed> rows;  // claimed, waiting for the scheduler to start them
     std::unordered_set<std::int64_t> held;  // seqs claimed and not yet completed
     std::vector<std::int64_t> to_release;   // claims handed back unsent (webhook disabled or deleted)
     std::uint64_t next_tag = 1;
-    int buffered = 0;
     TimeMs next_claim_at = 0;
     TimeMs next_renew_at = 0;
     // Due times of retries this node scheduled: the claim loop wakes for each.
@@ -124,23 +115,24 @@ struct Dispatcher::Impl {
           clock(c),
           random(std::move(r)),
           opt(std::move(o)),
-          http(HttpClientOptions{opt.policy, opt.ca_file, 1024}) {}
+          http(HttpClientOptions{opt.policy, opt.ca_file, 1024}),
+          sched(sched::SchedulerOptions{.idempotent_adds = !opt.sole_node,
+                                        .global_max_in_flight = opt.global_max_in_flight,
+                                        .busy_max_in_flight = opt.busy_max_in_flight,
+                                        .slow_after_ms = opt.slow_after_ms}) {}
 
     void Run();
     void TakeControl();
     void ClaimDue(TimeMs now);
     HookState* LoadHook(const WebhookId& id, TimeMs now);
     void StartReady(TimeMs now);
-    void StartOne(HookState& hs, store::Claimed claimed, TimeMs now, std::shared_ptr<std::promise<Result<TestResult>>> test);
+    void StartOne(const std::shared_ptr<const Webhook>& hook, store::Claimed claimed, TimeMs now,
+                  std::shared_ptr<std::promise<Result<TestResult>>> test);
     void Finish(const HttpResult& r, TimeMs now);
     void Flush();
     void Record();
     void ReleaseUnsent(TimeMs now);
     void DisableHere(HookState& hs, std::string reason, TimeMs now);
-    void AgeFlights(TimeMs now);
-    [[nodiscard]] bool Room() const {
-        return static_cast<int>(flights.size()) < opt.global_max_in_flight && busy < opt.busy_max_in_flight;
-    }
     [[nodiscard]] bool RecorderBehind() const { return unrecorded > 4 * opt.global_max_in_flight; }
     int WaitMs(TimeMs now) const;
 };
@@ -153,6 +145,7 @@ Dispatcher::~Dispatcher() { Stop(0); }
 
 void Dispatcher::Start() {
     if (impl_->running.exchange(true)) return;
+    impl_->store.Attach(&impl_->sched);
     impl_->recorder = std::thread([this] {
         pthread_setname_np(pthread_self(), "hookd-record");
         impl_->Record();
@@ -169,6 +162,7 @@ void Dispatcher::Stop(DurationMs drain_ms) {
     impl_->stopping = true;
     impl_->http.Wakeup();
     if (impl_->thread.joinable()) impl_->thread.join();
+    impl_->store.Attach(nullptr);
     impl_->running = false;
 }
 
@@ -203,10 +197,6 @@ std::future<Result<TestResult>> Dispatcher::SendTest(const Webhook& webhook, sto
 std::int64_t Dispatcher::in_flight() const { return impl_->in_flight_count; }
 
 void Dispatcher::Impl::Run() {
-    // A single node on its embedded store resumes what a crashed run left in flight at once.
-    if (auto r = store.ReleaseLeases(opt.sole_node ? "" : opt.node_id, clock.Now()); r && *r > 0) {
-        spdlog::info("resuming {} interrupted deliveries", *r);
-    }
     std::vector<HttpResult> done;
     TimeMs drain_deadline = 0;
     while (true) {
@@ -216,7 +206,6 @@ void Dispatcher::Impl::Run() {
             if (flights.empty() || now >= drain_deadline) break;
         }
         TakeControl();
-        AgeFlights(now);
         if (!stopping && (woken.exchange(false) || now >= next_claim_at)) ClaimDue(now);
         if (!stopping && !RecorderBehind()) StartReady(now);
         ReleaseUnsent(now);
@@ -229,9 +218,7 @@ void Dispatcher::Impl::Run() {
         if (now >= next_renew_at) {
             // Keep the leases of what is buffered or in flight, so no other node takes it.
             std::vector<std::int64_t> seqs(held.begin(), held.end());
-            if (auto r = store.RenewLeases(opt.node_id, seqs, now + opt.lease_ms); !r) {
-                spdlog::warn("renewing leases failed: {}", r.error().message);
-            }
+            sched.Renew(seqs, now + opt.lease_ms);
             next_renew_at = now + opt.lease_ms / 3;
         }
     }
@@ -267,13 +254,11 @@ void Dispatcher::Impl::TakeControl() {
     for (const auto& id : inval) {
         if (auto it = hooks.find(id.str()); it != hooks.end()) {
             it->second.loaded_at = 0;
-            (void)LoadHook(id, now);  // a webhook enabled again is claimed for at once
+            (void)LoadHook(id, now);
         }
     }
     for (auto& t : new_tests) {
-        HookState scratch;
-        scratch.hook = std::make_shared<const Webhook>(std::move(t.hook));
-        StartOne(scratch, std::move(t.claimed), now, t.promise);
+        StartOne(std::make_shared<const Webhook>(std::move(t.hook)), std::move(t.claimed), now, t.promise);
     }
 }
 
@@ -291,10 +276,7 @@ HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
             // Our own 410 disable is not recorded yet: stay disabled.
         } else {
             hs.disabled_at_version.reset();
-            if (!hs.hook || hs.hook->rate_limit_per_second != w->rate_limit_per_second) {
-                hs.tokens = w->rate_limit_per_second.value_or(0);
-                hs.refilled_at = now;
-            }
+            sched.SetLimits(id.str(), sched::Limits{w->max_in_flight, w->rate_limit_per_second}, now);
             hs.hook = std::make_shared<const Webhook>(std::move(*w));
         }
         hs.loaded_at = now;
@@ -303,23 +285,12 @@ HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
 }
 
 void Dispatcher::Impl::ClaimDue(TimeMs now) {
-    const int room = opt.claim_batch - buffered;
+    const int room = opt.claim_batch - static_cast<int>(rows.size());
     if (room <= 0) return;
-    // Webhooks with a full buffer are skipped so one backlog cannot fill the claim.
-    std::vector<WebhookId> skip;
-    for (auto& [id, hs] : hooks) {
-        // A disabled webhook is not claimed for, so nothing else would reload it: look
-        // again once its cached copy is stale (enabled again on another node, say).
-        if (hs.hook && !hs.hook->enabled && now - hs.loaded_at > kWebhookCacheTtlMs) (void)LoadHook(WebhookId(id), now);
-        const int cap = hs.hook ? hs.hook->max_in_flight * 4 : 32;
-        const bool full = static_cast<int>(hs.ready.size()) + hs.in_flight >= cap;
-        if (full || (hs.hook && !hs.hook->enabled) || hs.paused_until > now) {
-            skip.emplace_back(id);
-            if (full) hs.skipped = true;
-        }
-    }
+    // The scheduler picks (its order, each webhook's buffer bound, pauses, disabled
+    // webhooks); the store reads the rows.
     const auto started = std::chrono::steady_clock::now();
-    auto claimed = store.Claim(opt.node_id, now, opt.lease_ms, room, skip);
+    auto claimed = store.Claim(opt.node_id, now, opt.lease_ms, room);
     const auto took = std::chrono::steady_clock::now() - started;
     if (took > std::chrono::seconds(1)) {
         spdlog::warn("claiming took {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
@@ -331,21 +302,21 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
     }
     for (auto& c : *claimed) {
         if (!held.insert(c.seq).second) continue;  // our own lease expired and we re-claimed it
-        HookState* hs = LoadHook(c.delivery.webhook_id, now);
-        if (!hs) {
-            held.erase(c.seq);
+        // Loaded before it is ready, so the scheduler starts it under the webhook's limits.
+        if (!LoadHook(c.delivery.webhook_id, now)) {
+            held.erase(c.seq);  // deleted: the store has dropped its deliveries
             continue;
         }
-        if (!hs->queued) {
-            hs->queued = true;
-            round_robin.push_back(c.delivery.webhook_id.str());
+        const std::int64_t seq = c.seq;
+        rows.insert_or_assign(seq, std::move(c));
+        if (!sched.Ready(seq)) {
+            rows.erase(seq);
+            held.erase(seq);
         }
-        hs->ready.push_back(std::move(c));
-        ++buffered;
     }
     // A full claim means more may be due: claim again as soon as there is room. Otherwise
-    // poll, but no later than the next retry this node scheduled. (A webhook skipped for
-    // a full buffer triggers a claim when it drains: see Finish.)
+    // poll, but no later than the next retry this node scheduled. (A request ending makes
+    // room: see Finish.)
     const bool full = static_cast<int>(claimed->size()) >= room;
     while (!retry_due.empty() && retry_due.top() <= now) retry_due.pop();
     next_claim_at = full ? now : now + opt.poll_interval_ms;
@@ -353,97 +324,42 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
 }
 
 void Dispatcher::Impl::StartReady(TimeMs now) {
-    next_start_at = INT64_MAX;
-    std::size_t passes = round_robin.size();
-    while (passes-- > 0 && Room()) {
-        std::string id = std::move(round_robin.front());
-        round_robin.pop_front();
-        auto it = hooks.find(id);
-        if (it == hooks.end()) continue;
-        HookState& hs = it->second;
-        if (hs.ready.empty()) {
-            hs.queued = false;
+    while (auto seq = sched.NextStart(now)) {
+        auto row = rows.extract(*seq);
+        if (row.empty()) {
+            sched.Ended(*seq);
             continue;
         }
-        if (!hs.hook || !hs.hook->enabled) {
-            // Deleted or disabled since the claim: nothing more is sent; the claims go
-            // back to the store, pending (a disabled webhook's deliveries wait for it).
-            while (!hs.ready.empty()) {
-                held.erase(hs.ready.front().seq);
-                to_release.push_back(hs.ready.front().seq);
-                hs.ready.pop_front();
-                --buffered;
-            }
-            hs.queued = false;
+        store::Claimed c = std::move(row.mapped());
+        HookState* hs = LoadHook(c.delivery.webhook_id, now);
+        if (!hs || !hs->hook || !hs->hook->enabled || !store.MayStart(c)) {
+            // Deleted, disabled here (410) or its partition no longer ours (session lost,
+            // handed over): not sent from here. A disabled webhook's claim goes back to
+            // the store; the others are the store's or the new owner's already.
+            sched.Ended(*seq);
+            held.erase(c.seq);
+            if (hs && hs->hook && !hs->hook->enabled) to_release.push_back(c.seq);
             continue;
         }
-        // Claims whose partition is no longer ours (session lost, handed over) are dropped
-        // first, all at once: the new owner sends them, and nothing of them is recorded
-        // from here. (Left for the one-per-pass start below, a few hundred of them would
-        // keep the buffer full, and claims stopped, for minutes.)
-        while (!hs.ready.empty() && !store.MayStart(hs.ready.front())) {
-            held.erase(hs.ready.front().seq);
-            hs.ready.pop_front();
-            --buffered;
-            if (hs.skipped) {
-                hs.skipped = false;
-                next_claim_at = now;
-            }
-        }
-        if (hs.ready.empty()) {
-            hs.queued = false;
-            continue;
-        }
-        // Start as many as this webhook's limits allow, but at most one per pass per
-        // webhook while others wait, so the order is fair.
-        bool started = false;
-        if (hs.in_flight < hs.hook->max_in_flight && hs.paused_until <= now) {
-            bool allowed = true;
-            if (hs.hook->rate_limit_per_second) {
-                const double rate = *hs.hook->rate_limit_per_second;
-                hs.tokens = std::min(rate, hs.tokens + rate * static_cast<double>(now - hs.refilled_at) / 1000.0);
-                hs.refilled_at = now;
-                if (hs.tokens < 1.0) {
-                    allowed = false;
-                    next_start_at = std::min(next_start_at, now + static_cast<TimeMs>((1.0 - hs.tokens) * 1000.0 / rate) + 1);
-                } else {
-                    hs.tokens -= 1.0;
-                }
-            }
-            if (allowed) {
-                store::Claimed c = std::move(hs.ready.front());
-                hs.ready.pop_front();
-                --buffered;
-                if (store.MayStart(c)) {
-                    StartOne(hs, std::move(c), now, nullptr);
-                    started = true;
-                } else {
-                    // Its partition is no longer ours (session lost, handed over): the new
-                    // owner sends it; nothing of it is recorded from here.
-                    held.erase(c.seq);
-                }
-            }
-        } else if (hs.paused_until > now) {
-            next_start_at = std::min(next_start_at, hs.paused_until);
-        }
-        if (!hs.ready.empty()) {
-            round_robin.push_back(std::move(id));
-            if (started) ++passes;  // it may go again after the others
-        } else {
-            hs.queued = false;
-        }
+        StartOne(hs->hook, std::move(c), now, nullptr);
     }
+    // Ready claims of webhooks disabled or deleted since: back to the store, pending.
+    for (auto seq : sched.TakeUnstartable()) {
+        rows.erase(seq);
+        held.erase(seq);
+        to_release.push_back(seq);
+    }
+    next_start_at = sched.NextStartAt(now);
 }
 
-void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs now,
+void Dispatcher::Impl::StartOne(const std::shared_ptr<const Webhook>& hook, store::Claimed claimed, TimeMs now,
                                 std::shared_ptr<std::promise<Result<TestResult>>> test) {
-    const Webhook& w = *hs.hook;
+    const Webhook& w = *hook;
     const Delivery& d = claimed.delivery;
     auto req = wire::Build(w.method, w.payload_url, d.id.str(), d.type, d.entity, d.entity_id, w.SigningSecrets(now),
                            now / 1000, wire::TraceFor(d));  // a span of its own per attempt
     const std::uint64_t tag = next_tag++;
-    InFlight f{std::move(claimed), hs.hook, now, std::move(test)};
-    ++hs.in_flight;  // Finish gives it back, on every path
+    InFlight f{std::move(claimed), hook, now, std::move(test)};
     if (!req) {
         // Cannot happen for a validated URL; record it as a failed attempt.
         HttpResult r;
@@ -453,11 +369,6 @@ void Dispatcher::Impl::StartOne(HookState& hs, store::Claimed claimed, TimeMs no
         flights.emplace(tag, std::move(f));
         Finish(r, now);
         return;
-    }
-    if (!f.test) {
-        f.busy = true;
-        ++busy;
-        starts.emplace_back(now, tag);
     }
     flights.emplace(tag, std::move(f));
     in_flight_count = static_cast<std::int64_t>(flights.size());
@@ -469,22 +380,14 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
     if (it == flights.end()) return;
     InFlight f = std::move(it->second);
     flights.erase(it);
-    if (f.busy) --busy;
     in_flight_count = static_cast<std::int64_t>(flights.size());
     const Webhook& w = *f.hook;
     if (!f.test) {
-        if (auto h = hooks.find(w.id.str()); h != hooks.end()) {
-            HookState& hs = h->second;
-            --hs.in_flight;
-            // Room again in a buffer the last claim skipped, or a buffer running low (with
-            // a shared store the per-webhook limit is counted across nodes, so buffers stay
-            // small): claim at once. (The next delivery of an entity becomes claimable only
-            // once this outcome is recorded; the recorder wakes the loop for that.)
-            if (hs.skipped || static_cast<int>(hs.ready.size()) < w.max_in_flight) {
-                hs.skipped = false;
-                next_claim_at = now;
-            }
-        }
+        // Room again for this webhook: claim at once. (The next delivery of an entity
+        // becomes claimable only once this outcome is recorded; the recorder wakes the
+        // loop for that.)
+        sched.Ended(f.claimed.seq);
+        next_claim_at = now;
         held.erase(f.claimed.seq);
     }
 
@@ -522,13 +425,7 @@ void Dispatcher::Impl::Finish(const HttpResult& r, TimeMs now) {
         std::optional<DurationMs> retry_after;
         if (r.status == 429 || r.status == 503) {
             retry_after = r.retry_after;
-            if (retry_after) {
-                auto h = hooks.find(w.id.str());
-                if (h != hooks.end()) {
-                    h->second.paused_until =
-                        std::max(h->second.paused_until, now + std::min(*retry_after, RetrySchedule::kMaxRetryAfter));
-                }
-            }
+            if (retry_after) sched.Pause(w.id.str(), now + std::min(*retry_after, RetrySchedule::kMaxRetryAfter));
         }
         o.auto_disable_after_ms = opt.auto_disable_after_ms;
         auto delay = opt.schedule.NextDelay(a.number, random, retry_after);
@@ -599,6 +496,7 @@ void Dispatcher::Impl::DisableHere(HookState& hs, std::string reason, TimeMs now
     copy->disabled_reason = std::move(reason);
     copy->disabled_at = now;
     hs.disabled_at_version = hs.hook->version;
+    sched.SetEnabled(copy->id.str(), false);
     hs.hook = std::move(copy);
     hs.loaded_at = now;
 }
@@ -612,30 +510,13 @@ void Dispatcher::Impl::ReleaseUnsent(TimeMs now) {
     to_release.clear();
 }
 
-void Dispatcher::Impl::AgeFlights(TimeMs now) {
-    while (!starts.empty() && starts.front().first + opt.slow_after_ms <= now) {
-        if (auto it = flights.find(starts.front().second); it != flights.end() && it->second.busy) {
-            it->second.busy = false;
-            --busy;
-        }
-        starts.pop_front();
-    }
-}
-
 int Dispatcher::Impl::WaitMs(TimeMs now) const {
     if (stopping) return 50;
     // A full buffer claims nothing (ClaimDue returns at once): wait for completions instead
     // of spinning on a claim time in the past.
-    TimeMs until = buffered < opt.claim_batch ? next_claim_at : now + opt.poll_interval_ms;
-    if (next_start_at != INT64_MAX) until = std::min(until, next_start_at);
-    if (!round_robin.empty() && Room() && next_start_at == INT64_MAX) {
-        // Ready work exists but every webhook is at its limit: wait for a completion.
-        until = std::min(until, now + opt.poll_interval_ms);
-    }
-    if (!round_robin.empty() && busy >= opt.busy_max_in_flight && !starts.empty()) {
-        // The busy window is full: the oldest request leaves it at this time, if still unanswered.
-        until = std::min(until, starts.front().first + opt.slow_after_ms);
-    }
+    TimeMs until = static_cast<int>(rows.size()) < opt.claim_batch ? next_claim_at : now + opt.poll_interval_ms;
+    // A token refill, a pause ending, the busy window's oldest request ageing out.
+    until = std::min(until, next_start_at);
     const TimeMs wait = until - now;
     return static_cast<int>(std::clamp<TimeMs>(wait, 0, opt.poll_interval_ms));
 }

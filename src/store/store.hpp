@@ -19,6 +19,7 @@
 #include "core/domain.hpp"
 #include "core/health.hpp"
 #include "core/result.hpp"
+#include "sched/scheduler.hpp"
 
 namespace hookd::store {
 
@@ -67,7 +68,7 @@ struct IngestResult {
 };
 
 //! A delivery claimed for sending. The claim is a lease held by the claiming node until
-//! `now + lease_ms` of the Claim call, extended by RenewLeases; an expired lease makes
+//! `now + lease_ms` of the Claim call, extended by the scheduler's Renew; an expired lease makes
 //! the delivery due again.
 struct Claimed {
     Delivery delivery;  //!< without attempts
@@ -186,18 +187,23 @@ public:
                                                const EntityId& entity_id, TimeMs now) = 0;
 
     // --- the queue, for the dispatcher ---
-    //! Leases up to `limit` due deliveries of enabled webhooks, oldest due first, skipping
-    //! webhooks in `skip` and deliveries that wait behind an earlier one (ordering).
-    //! A lease that is not completed by `now + lease_ms` makes the delivery due again.
-    virtual Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
-                                               std::span<const WebhookId> skip) = 0;
-    //! Records attempts and new states in one transaction. Tracks, per webhook, since when
-    //! every attempt failed; a success clears it; counts each recorded attempt in its
-    //! webhook's hour (health::KindOf the new state, at the attempt's start time). Returns
-    //! the webhooks it auto-disabled.
+    //! Feeds `scheduler` (sched/scheduler.hpp) from now on: loads the pending deliveries
+    //! (the embedded store: all of them; the shared store: those of the partitions this
+    //! node serves, and of those it takes later), and tells it of every delivery written,
+    //! retried or replayed and of webhooks disabled, enabled or deleted. nullptr detaches:
+    //! once that call returns, the previous scheduler is never used again. Without a
+    //! scheduler, nothing is claimed.
+    virtual void Attach(sched::Scheduler* scheduler) = 0;
+    //! Leases up to `limit` due deliveries: the attached scheduler's pick (its order and
+    //! limits), with their rows; a picked delivery whose row is no longer pending and due
+    //! (finished, cancelled, rescheduled meanwhile) is not returned. A lease that is not
+    //! completed by `now + lease_ms` makes the delivery due again.
+    virtual Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit) = 0;
+    //! Records attempts and new states in one transaction, and ends their claims in the
+    //! scheduler. Tracks, per webhook, since when every attempt failed; a success clears
+    //! it; counts each recorded attempt in its webhook's hour (health::KindOf the new
+    //! state, at the attempt's start time). Returns the webhooks it auto-disabled.
     virtual Result<std::vector<WebhookId>> Complete(std::span<const Outcome> outcomes, TimeMs now) = 0;
-    //! Extends the leases `node` holds on `seqs` to `until` (deliveries in flight or buffered).
-    virtual Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) = 0;
     //! Gives back claims `node` holds on `seqs` without an attempt (the webhook was disabled
     //! or deleted since the claim): they are pending and due at `now` again, claimable as
     //! soon as their webhook is. Deliveries no longer pending or no longer held are left alone.
@@ -213,10 +219,8 @@ public:
         (void)claimed;
         return true;
     }
-    //! Makes deliveries leased by `node` due now (single node restart) and returns how many.
+    //! Makes every claim due now (a single node's restart, a node stopping) and returns how many.
     virtual Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) = 0;
-    //! The earliest next attempt time among pending deliveries, if any.
-    virtual Result<std::optional<TimeMs>> NextDue() = 0;
     virtual Result<QueueStats> Stats() = 0;
     //! The health of the site's webhooks, or of `webhook` only, in webhook id order: hours
     //! starting at or after `since`. Complete keeps the counters (one row per webhook and

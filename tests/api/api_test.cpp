@@ -75,15 +75,13 @@ public:
                                               const EntityId& id, TimeMs now) override {
         return s_.CreateTestDelivery(w, type, entity, id, now);
     }
-    Result<std::vector<store::Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
-                                              std::span<const WebhookId> skip) override {
-        return s_.Claim(node, now, lease_ms, limit, skip);
+    void Attach(sched::Scheduler* scheduler) override { s_.Attach(scheduler); }
+    Result<std::vector<store::Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms,
+                                              int limit) override {
+        return s_.Claim(node, now, lease_ms, limit);
     }
     Result<std::vector<WebhookId>> Complete(std::span<const store::Outcome> outcomes, TimeMs now) override {
         return s_.Complete(outcomes, now);
-    }
-    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
-        return s_.RenewLeases(node, seqs, until);
     }
     Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
         return s_.ReleaseClaims(node, seqs, now);
@@ -91,7 +89,6 @@ public:
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
         return s_.ReleaseLeases(node, now);
     }
-    Result<std::optional<TimeMs>> NextDue() override { return s_.NextDue(); }
     Result<store::QueueStats> Stats() override { return s_.Stats(); }
     Result<std::vector<store::WebhookHealth>> GetHealth(const SiteId& site, const std::optional<WebhookId>& webhook,
                                                         TimeMs since) override {

@@ -66,7 +66,14 @@ protected:
         auto s = GetParam() == "postgres" ? OpenPostgresStore({WithDatabase(admin_url_, db_), 4}, box)
                                           : OpenSqliteStore({dir_.File("hookd.db"), "FULL", 200}, box);
         EXPECT_TRUE(s) << (s ? "" : s.error().message);
-        return s ? std::move(*s) : nullptr;
+        if (!s) return nullptr;
+        // A fresh scheduler, as a process has after a restart; claims are not started here,
+        // so buffers are unbounded.
+        queues_.push_back(std::make_unique<sched::Scheduler>(
+            sched::SchedulerOptions{.idempotent_adds = GetParam() == "postgres", .buffer_per_slot = 0}));
+        queue_ = queues_.back().get();
+        (*s)->Attach(queue_);
+        return std::move(*s);
     }
 
     Webhook MakeWebhook(const SiteId& site, std::vector<std::string> entities, Ordering ordering = Ordering::kNone) {
@@ -108,6 +115,8 @@ protected:
     testing::TempDir dir_;
     std::string admin_url_;
     std::string db_;
+    std::vector<std::unique_ptr<sched::Scheduler>> queues_;  // one per Open (before store_: outlives it)
+    sched::Scheduler* queue_ = nullptr;                       // the last one's
     std::unique_ptr<Store> store_;
 };
 
@@ -178,14 +187,11 @@ TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2")},
                                std::nullopt, kT0));
-    auto c = store_->Claim("n1", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n1", kT0, 30'000, 10);
     ASSERT_TRUE(c);
     ASSERT_EQ(c->size(), 2u);
     // Leased: not claimable again until the lease expires.
-    EXPECT_TRUE(store_->Claim("n2", kT0 + 1000, 30'000, 10, {})->empty());
-    // Skipped webhooks are not claimed.
-    std::vector<WebhookId> skip{w.id};
-    EXPECT_TRUE(store_->Claim("n2", kT0 + 40'000, 30'000, 10, skip)->empty());
+    EXPECT_TRUE(store_->Claim("n2", kT0 + 1000, 30'000, 10)->empty());
 
     std::vector<Outcome> outs{
         Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 12, 200, AttemptError::kNone, "ok"}, DeliveryState::kSucceeded,
@@ -202,8 +208,8 @@ TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
     EXPECT_EQ(d->attempts[0].response_snippet, "ok");
     EXPECT_FALSE(d->next_attempt_at);
     // The retried one becomes due at its next attempt time, not before.
-    EXPECT_TRUE(store_->Claim("n1", kT0 + 4999, 30'000, 10, {})->empty());
-    auto again = store_->Claim("n1", kT0 + 5000, 30'000, 10, {});
+    EXPECT_TRUE(store_->Claim("n1", kT0 + 4999, 30'000, 10)->empty());
+    auto again = store_->Claim("n1", kT0 + 5000, 30'000, 10);
     ASSERT_EQ(again->size(), 1u);
     EXPECT_EQ((*again)[0].delivery.attempt_count, 1);
 }
@@ -211,10 +217,10 @@ TEST_P(StoreTest, ClaimLeasesAndCompleteRecordsAttempts) {
 TEST_P(StoreTest, ExpiredLeaseMakesDeliveryDueAgainAndReleaseResumesAtOnce) {
     MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    ASSERT_EQ(store_->Claim("dead", kT0, 30'000, 10, {})->size(), 1u);
-    EXPECT_EQ(store_->Claim("alive", kT0 + 30'000, 30'000, 10, {})->size(), 1u);  // lease expired
+    ASSERT_EQ(store_->Claim("dead", kT0, 30'000, 10)->size(), 1u);
+    EXPECT_EQ(store_->Claim("alive", kT0 + 30'000, 30'000, 10)->size(), 1u);  // lease expired
     EXPECT_EQ(*store_->ReleaseLeases("alive", kT0 + 30'001), 1);
-    EXPECT_EQ(store_->Claim("alive", kT0 + 30'001, 30'000, 10, {})->size(), 1u);
+    EXPECT_EQ(store_->Claim("alive", kT0 + 30'001, 30'000, 10)->size(), 1u);
 }
 
 TEST_P(StoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
@@ -223,13 +229,13 @@ TEST_P(StoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
                                {Event(EventType::kCreate, "Room", "1"), Event(EventType::kUpdate, "Room", "1"),
                                 Event(EventType::kCreate, "Room", "2")},
                                std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(c->size(), 2u);  // Room/1 first event and Room/2; Room/1 update waits
     for (const auto& x : *c) EXPECT_EQ(x.delivery.type, EventType::kCreate);
     std::vector<Outcome> outs{
         Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 200, AttemptError::kNone, ""}, DeliveryState::kSucceeded)};
     ASSERT_TRUE(store_->Complete(outs, kT0));
-    auto next = store_->Claim("n", kT0, 30'000, 10, {});
+    auto next = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(next->size(), 1u);
     EXPECT_EQ((*next)[0].delivery.type, EventType::kUpdate);
 }
@@ -237,7 +243,7 @@ TEST_P(StoreTest, EntityOrderingHoldsLaterDeliveriesBack) {
 TEST_P(StoreTest, RetryReplayAndPurge) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     auto failed = [&](int number) {
         return std::vector<Outcome>{Recorded((*c)[0].seq, w.id, Attempt{number, kT0, 1, 500, AttemptError::kHttp, ""},
                                              DeliveryState::kFailed)};
@@ -247,7 +253,7 @@ TEST_P(StoreTest, RetryReplayAndPurge) {
     auto r = store_->RetryDelivery("acme", id, kT0 + 10);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->state, DeliveryState::kPending);
-    EXPECT_EQ(store_->Claim("n", kT0 + 10, 30'000, 10, {})->size(), 1u);
+    EXPECT_EQ(store_->Claim("n", kT0 + 10, 30'000, 10)->size(), 1u);
     ASSERT_TRUE(store_->Complete(failed(2), kT0 + 20));
     DeliveryFilter f;
     f.since = kT0 - 1;
@@ -256,7 +262,7 @@ TEST_P(StoreTest, RetryReplayAndPurge) {
     EXPECT_EQ(*store_->Replay("other", w.id, f, kT0 + 30), 0);
     // Purge takes only final deliveries older than the cut-off.
     EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 0);  // it is pending again
-    ASSERT_EQ(store_->Claim("n", kT0 + 30, 30'000, 10, {})->size(), 1u);
+    ASSERT_EQ(store_->Claim("n", kT0 + 30, 30'000, 10)->size(), 1u);
     ASSERT_TRUE(store_->Complete(failed(3), kT0 + 40));
     EXPECT_EQ(store_->GetDelivery("acme", id)->attempts.size(), 3u);
     EXPECT_EQ(*store_->Purge(kT0 + 1, 100), 1);
@@ -312,7 +318,7 @@ TEST_P(StoreTest, AutoDisableAfterAPeriodOfFailuresOnly) {
     int number = 0;
     // Claims the delivery (due since the last failure) and records one more failed attempt.
     auto fail_at = [&](TimeMs t) {
-        auto c = store_->Claim("n", t, 30'000, 10, {});
+        auto c = store_->Claim("n", t, 30'000, 10);
         EXPECT_EQ(c->size(), 1u);
         if (c->empty()) return std::vector<WebhookId>{};
         Outcome o = Recorded((*c)[0].seq, w.id, Attempt{++number, t, 1, 500, AttemptError::kHttp, ""},
@@ -343,7 +349,7 @@ TEST_P(StoreTest, ASuccessStopsTheFailureClockAlsoAfterARestart) {
     for (int i = 1; i <= 5; ++i) events.push_back(Event(EventType::kCreate, "Room", std::to_string(i)));
     ASSERT_TRUE(store_->Ingest("acme", events, std::nullopt, kT0));
     std::vector<std::int64_t> seqs;
-    auto claimed = store_->Claim("n", kT0, 30'000, 10, {});
+    auto claimed = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_TRUE(claimed);
     for (const auto& c : *claimed) seqs.push_back(c.seq);
     ASSERT_EQ(seqs.size(), 5u);
@@ -362,7 +368,7 @@ TEST_P(StoreTest, ASuccessStopsTheFailureClockAlsoAfterARestart) {
     store_ = Open(std::string(32, 'k'));  // a restart in the middle of the streak
     ASSERT_TRUE(store_);
     // A restarted node's earlier leases are void: what was in flight is claimed again.
-    ASSERT_EQ(store_->Claim("n", kT0 + 60'000, 30'000, 10, {})->size(), 4u);
+    ASSERT_EQ(store_->Claim("n", kT0 + 60'000, 30'000, 10)->size(), 4u);
     EXPECT_TRUE(record(kT0 + 5'000, 200).empty());   // stops it
     EXPECT_TRUE(record(kT0 + 10'000, 500).empty());  // a new streak, not 10 s of failures
     EXPECT_TRUE(record(kT0 + 19'999, 500).empty());
@@ -387,7 +393,7 @@ TEST_P(StoreTest, ClaimReturnsTheDeliveryAsRecordedFreshOrAfterARestart) {
         EXPECT_EQ(c.delivery.attempt_count, 0);
     };
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kUpdate, "Room", "7")}, std::nullopt, kT0));
-    auto fresh = store_->Claim("n", kT0, 30'000, 10, {});
+    auto fresh = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_TRUE(fresh);
     ASSERT_EQ(fresh->size(), 1u);
     check((*fresh)[0]);
@@ -399,7 +405,7 @@ TEST_P(StoreTest, ClaimReturnsTheDeliveryAsRecordedFreshOrAfterARestart) {
     store_.reset();
     store_ = Open(std::string(32, 'k'));
     ASSERT_TRUE(store_);
-    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10, {});  // the first one's lease ran out too
+    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10);  // the first one's lease ran out too
     ASSERT_TRUE(read);
     ASSERT_GE(read->size(), 1u);
     for (const auto& c : *read) check(c);
@@ -423,7 +429,7 @@ TEST_P(StoreTest, TraceContextIsStoredWithTheEventAndReadWithItsDeliveries) {
             EXPECT_EQ(d.tracestate, std::nullopt) << d.id.str();
         }
     };
-    auto fresh = store_->Claim("n", kT0, 30'000, 10, {});
+    auto fresh = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_TRUE(fresh);
     ASSERT_EQ(fresh->size(), 4u);  // each event to both webhooks
     for (const auto& c : *fresh) {
@@ -442,7 +448,7 @@ TEST_P(StoreTest, TraceContextIsStoredWithTheEventAndReadWithItsDeliveries) {
     store_.reset();
     store_ = Open(std::string(32, 'k'));
     ASSERT_TRUE(store_);
-    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10, {});
+    auto read = store_->Claim("n", kT0 + 60'000, 30'000, 10);
     ASSERT_TRUE(read);
     ASSERT_EQ(read->size(), 4u);
     for (const auto& c : *read) expect(c.delivery);
@@ -469,7 +475,7 @@ TEST_P(StoreTest, DeletingAWebhookCancelsItsPendingDeliveries) {
     EXPECT_EQ(store_->DeleteWebhook("other", w.id, kT0).error().code, ErrorCode::kNotFound);
     ASSERT_TRUE(store_->DeleteWebhook("acme", w.id, kT0));
     EXPECT_EQ(store_->Stats()->pending, 0);
-    EXPECT_TRUE(store_->Claim("n", kT0, 30'000, 10, {})->empty());
+    EXPECT_TRUE(store_->Claim("n", kT0, 30'000, 10)->empty());
 }
 
 TEST_P(StoreTest, PaginationWalksEverything) {
@@ -496,7 +502,7 @@ TEST_P(StoreTest, PaginationWalksEverything) {
 TEST_P(StoreTest, AnOutcomeAfterTheWebhookWasDeletedChangesNothing) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(c->size(), 1u);
     ASSERT_TRUE(store_->DeleteWebhook("acme", w.id, kT0 + 1));
     // The attempt that was in flight reports a failure with a retry: the delivery stays cancelled.
@@ -513,13 +519,13 @@ TEST_P(StoreTest, AnOutcomeAfterTheWebhookWasDeletedChangesNothing) {
     store_ = Open(std::string(32, 'k'));
     ASSERT_TRUE(store_);
     EXPECT_EQ(store_->Stats()->pending, 0);
-    EXPECT_TRUE(store_->Claim("n", kT0 + 60'000, 30'000, 10, {})->empty());
+    EXPECT_TRUE(store_->Claim("n", kT0 + 60'000, 30'000, 10)->empty());
 }
 
 TEST_P(StoreTest, TheSameOutcomeRecordedTwiceCountsOnce) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(c->size(), 1u);
     std::vector<Outcome> first{Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 500, AttemptError::kHttp, "first"},
                                         DeliveryState::kPending, kT0 + 5'000)};
@@ -538,9 +544,9 @@ TEST_P(StoreTest, TheSameOutcomeRecordedTwiceCountsOnce) {
 TEST_P(StoreTest, AnOutcomeFromANodeWhoseLeaseWasTakenOverChangesNothing) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto slow = store_->Claim("slow", kT0, 30'000, 10, {});
+    auto slow = store_->Claim("slow", kT0, 30'000, 10);
     ASSERT_EQ(slow->size(), 1u);
-    auto alive = store_->Claim("alive", kT0 + 30'000, 30'000, 10, {});  // the lease ran out
+    auto alive = store_->Claim("alive", kT0 + 30'000, 30'000, 10);  // the lease ran out
     ASSERT_EQ(alive->size(), 1u);
     std::vector<Outcome> ok{Recorded((*alive)[0].seq, w.id, Attempt{1, kT0 + 30'000, 1, 200, AttemptError::kNone, ""},
                                      DeliveryState::kSucceeded, std::nullopt, "alive")};
@@ -560,7 +566,7 @@ TEST_P(StoreTest, ALaterSuccessInTheSameBatchPreventsAutoDisable) {
                                {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2"),
                                 Event(EventType::kCreate, "Room", "3")},
                                std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(c->size(), 3u);
     auto out = [&](std::size_t i, TimeMs t, bool ok) {
         Outcome o = Recorded((*c)[i].seq, w.id, Attempt{1, t, 1, ok ? 200 : 500, ok ? AttemptError::kNone
@@ -583,7 +589,7 @@ TEST_P(StoreTest, GoneDisablesAtOnceAndItsDeliveriesWaitPending) {
     auto w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2")},
                                std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 1, {});
+    auto c = store_->Claim("n", kT0, 30'000, 1);
     ASSERT_EQ(c->size(), 1u);
     Outcome gone = Recorded((*c)[0].seq, w.id, Attempt{1, kT0, 1, 410, AttemptError::kHttp, ""},
                             DeliveryState::kPending, kT0 + 5'000);
@@ -594,12 +600,12 @@ TEST_P(StoreTest, GoneDisablesAtOnceAndItsDeliveriesWaitPending) {
     EXPECT_FALSE(after->enabled);
     EXPECT_EQ(after->disabled_reason, "the receiver answered 410 Gone");
     EXPECT_EQ(store_->Stats()->pending, 2);
-    EXPECT_TRUE(store_->Claim("n", kT0 + 10'000, 30'000, 10, {})->empty());  // disabled: nothing is claimed
+    EXPECT_TRUE(store_->Claim("n", kT0 + 10'000, 30'000, 10)->empty());  // disabled: nothing is claimed
     after->enabled = true;
     after->disabled_reason.reset();
     after->disabled_at.reset();
     ASSERT_TRUE(store_->UpdateWebhook(*after));
-    EXPECT_EQ(store_->Claim("n", kT0 + 10'000, 30'000, 10, {})->size(), 2u);
+    EXPECT_EQ(store_->Claim("n", kT0 + 10'000, 30'000, 10)->size(), 2u);
 }
 
 TEST_P(StoreTest, AnUpdateMadeFromAStaleVersionCannotUndoADisable) {
@@ -652,11 +658,11 @@ TEST_P(StoreTest, AnUndecryptablePreviousSecretIsAnError) {
 TEST_P(StoreTest, AGivenBackClaimIsDueAgainAtOnce) {
     MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, std::nullopt, kT0));
-    auto c = store_->Claim("n", kT0, 30'000, 10, {});
+    auto c = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_EQ(c->size(), 1u);
     std::vector<std::int64_t> seqs{(*c)[0].seq};
     ASSERT_TRUE(store_->ReleaseClaims("n", seqs, kT0 + 5));
-    EXPECT_EQ(store_->Claim("n", kT0 + 5, 30'000, 10, {})->size(), 1u);
+    EXPECT_EQ(store_->Claim("n", kT0 + 5, 30'000, 10)->size(), 1u);
 }
 
 TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
@@ -667,7 +673,7 @@ TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
                                {Event(EventType::kCreate, "Room", "1"), Event(EventType::kCreate, "Room", "2"),
                                 Event(EventType::kCreate, "Room", "3"), Event(EventType::kCreate, "Agreement", "4")},
                                std::nullopt, kT0));
-    auto claimed = store_->Claim("n", kT0, 30'000, 10, {});
+    auto claimed = store_->Claim("n", kT0, 30'000, 10);
     ASSERT_TRUE(claimed);
     ASSERT_EQ(claimed->size(), 5u);  // Room × 3 and Agreement to a, Agreement to b
     std::vector<std::int64_t> seqs;  // a's deliveries
@@ -691,7 +697,7 @@ TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
     ASSERT_TRUE(store_->Complete(first, kT0 + 100));
     // The same report again is fenced off: it counts nothing either.
     ASSERT_TRUE(store_->Complete(std::span(first).first(1), kT0 + 101));
-    auto again = store_->Claim("n", h2 + 10, 30'000, 10, {});
+    auto again = store_->Claim("n", h2 + 10, 30'000, 10);
     ASSERT_EQ(again->size(), 2u);  // a's retry and b's
     std::vector<Outcome> second{
         Recorded(seqs[1], a.id, Attempt{2, h2 + 10, 40, 204, AttemptError::kNone, ""}, DeliveryState::kSucceeded)};

@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -17,7 +19,6 @@
 #include <thread>
 
 #include "core/crypto.hpp"
-#include "store/common/due_queue.hpp"
 #include "store/common/hours.hpp"
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
@@ -176,7 +177,8 @@ public:
           ownership_({url_, o.node_id, o.ownership_interval_ms, 30'000},
                      {.acquired = [this](const std::vector<int>& parts) { Acquired(parts); },
                       .stopped = [this](const std::vector<int>& parts) { Stopped(parts); }}),
-          sender_(crypto::Base64UrlEncode(crypto::RandomBytes(9))) {}
+          sender_(crypto::Base64UrlEncode(crypto::RandomBytes(9))),
+          load_window_(std::max(1, o.load_window)) {}
 
     ~PgStore() override {
         ownership_.Stop(0);
@@ -470,10 +472,10 @@ public:
     Result<IngestResult> Ingest(const SiteId& site, std::vector<ChangeEvent> events,
                                 std::optional<std::string> idempotency_key, TimeMs now) override {
         IngestJob job{&site, &events, std::move(idempotency_key), now, {}, false};
-        return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
+        return group_.Run(job, [this](std::vector<IngestJob*>& batch) { CommitAndFeed(batch); });
     }
     std::vector<Result<IngestResult>> IngestMany(std::vector<IngestRequest>& requests, TimeMs now) override {
-        return group_.RunMany(requests, now, [this](std::vector<IngestJob*>& batch) { CommitIngest(batch); });
+        return group_.RunMany(requests, now, [this](std::vector<IngestJob*>& batch) { CommitAndFeed(batch); });
     }
 
     // ---------------------------------------------------------------- deliveries (API)
@@ -554,17 +556,16 @@ public:
 
     // ---------------------------------------------------------------- queue
     // The owner of a partition alone sends its deliveries, so it keeps their due queue in
-    // memory (common::DueQueue, as the embedded store does): a claim is a few heap
+    // memory (the dispatcher's sched::Scheduler, fed from here): a claim is a few heap
     // operations and one read of the rows it picked, and writes nothing. Leases live in
     // that memory too; what makes a stale owner harmless is the partition epoch every
     // outcome is fenced with, not a lease column.
-    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
-                                       std::span<const WebhookId> skip) override {
+    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit) override {
         (void)node;  // leases are this process's memory
         std::vector<std::int64_t> seqs;
         {
             std::lock_guard lock(qmu_);
-            seqs = queue_.Claim(now, lease_ms, limit, skip);
+            if (queue_) seqs = queue_->Claim(now, lease_ms, limit);
         }
         std::vector<Claimed> out;
         if (seqs.empty()) return out;
@@ -579,7 +580,9 @@ public:
         auto r = Q(kSql, ArrayLiteral(ids));
         if (!r) {
             std::lock_guard lock(qmu_);
-            for (auto seq : seqs) queue_.Finish(seq, now + 1000);  // try again in a second
+            if (queue_) {
+                for (auto seq : seqs) queue_->Finish(seq, now + 1000);  // try again in a second
+            }
             return Fail(r.error());
         }
         std::unordered_set<std::int64_t> found;
@@ -604,11 +607,12 @@ public:
         }
         {
             std::lock_guard lock(qmu_);
+            if (!queue_) return std::vector<Claimed>{};
             for (auto seq : seqs) {
-                if (!found.contains(seq)) queue_.Finish(seq, std::nullopt);  // not pending any more
+                if (!found.contains(seq)) queue_->Finish(seq, std::nullopt);  // not pending any more
             }
-            for (auto seq : dropped) queue_.Finish(seq, std::nullopt);
-            for (const auto& [seq, due] : later) queue_.Finish(seq, due);
+            for (auto seq : dropped) queue_->Finish(seq, std::nullopt);
+            for (const auto& [seq, due] : later) queue_->Finish(seq, due);
         }
         std::sort(out.begin(), out.end(), [](const Claimed& a, const Claimed& b) { return a.seq < b.seq; });
         Track(out);
@@ -710,33 +714,28 @@ public:
         Untrack(outcomes);
         if (!r) return Fail(r.error());  // not recorded: the leases run out, and they are sent again
         std::lock_guard lock(qmu_);
+        if (!queue_) return disabled;
         for (const Outcome& o : outcomes) {
             if (!applied_seqs.contains(o.seq)) {
                 // Not applied: cancelled, fenced or recorded already. The row decides at the
                 // next claim whether anything is left to send.
-                if (queue_.Held(o.seq)) queue_.Finish(o.seq, now);
+                if (queue_->Held(o.seq)) queue_->Finish(o.seq, now);
                 continue;
             }
-            queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
-            if (o.disable_webhook_reason) queue_.SetEnabled(o.webhook_id.str(), false);
+            queue_->Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
+            if (o.disable_webhook_reason) queue_->SetEnabled(o.webhook_id.str(), false);
         }
-        for (const auto& id : disabled) queue_.SetEnabled(id.str(), false);
+        for (const auto& id : disabled) queue_->SetEnabled(id.str(), false);
         return disabled;
-    }
-
-    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
-        (void)node;
-        std::lock_guard lock(qmu_);
-        queue_.Renew(seqs, until);
-        return {};
     }
 
     Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
         (void)node;
         UntrackSeqs(seqs);
         std::lock_guard lock(qmu_);
+        if (!queue_) return {};
         for (auto seq : seqs) {
-            if (queue_.Held(seq)) queue_.Finish(seq, now);
+            if (queue_->Held(seq)) queue_->Finish(seq, now);
         }
         return {};
     }
@@ -754,12 +753,24 @@ public:
             tracked_.clear();
         }
         std::lock_guard lock(qmu_);
-        return queue_.ReleaseAll(now);
+        if (!queue_) return std::int64_t{0};
+        return queue_->ReleaseAll(now);
     }
 
-    Result<std::optional<TimeMs>> NextDue() override {
-        std::lock_guard lock(qmu_);
-        return queue_.NextDue();
+    // From now on `scheduler` is fed: every served partition is loaded into it (by the
+    // listener, as after a reconnect), and later changes reach it as they happen.
+    void Attach(sched::Scheduler* scheduler) override {
+        {
+            std::lock_guard lock(qmu_);
+            queue_ = scheduler;
+        }
+        if (!scheduler) return;
+        std::vector<int> served;
+        for (const auto& [p, epoch] : ownership_.Serving()) served.push_back(p);
+        if (auto r = LoadPartitions(served); !r) {
+            spdlog::warn("loading the queue: {}", r.error().message);
+            reload_.store(true);  // the listener tries again
+        }
     }
 
     Result<QueueStats> Stats() override {
@@ -912,38 +923,118 @@ private:
     }
 
     void Stopped(const std::vector<int>& parts) {
+        {
+            std::lock_guard lock(window_mu_);
+            for (int p : parts) windows_[static_cast<std::size_t>(p)] = Window{};
+        }
         std::lock_guard lock(qmu_);
-        for (int p : parts) queue_.RemovePartition(p);
+        if (!queue_) return;
+        for (int p : parts) queue_->RemovePartition(p);
     }
 
+    // Loads the first window of each partition's pending deliveries (and which of their
+    // webhooks are disabled); the listener loads the next window of a partition whose
+    // queue runs low (TopUp), so a partition with millions pending is never loaded whole.
     Status LoadPartitions(const std::vector<int>& parts) {
         if (parts.empty()) return {};
         auto off = Q("SELECT id, part FROM webhooks WHERE part = ANY($1::int[]) AND enabled = 0", IntArray(parts));
         if (!off) return Fail(off.error());
-        // A partition at a time: a large backlog never comes back as one result.
+        {
+            std::lock_guard lock(qmu_);
+            if (!queue_) return {};
+            for (int i = 0; i < off->Rows(); ++i) {
+                if (ownership_.Serves(static_cast<int>(RowRef(*off, i).Int(1)))) {
+                    queue_->SetEnabled(RowRef(*off, i).Text(0), false);
+                }
+            }
+        }
         std::size_t loaded = 0;
         for (int p : parts) {
-            auto r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries "
-                       "WHERE part = $1 AND state = 0 AND test = 0 AND next_at IS NOT NULL ORDER BY seq",
-                       p);
-            if (!r) return Fail(r.error());
-            std::lock_guard lock(qmu_);
-            if (!ownership_.Serves(p)) continue;
-            for (int i = 0; i < off->Rows(); ++i) {
-                if (RowRef(*off, i).Int(1) == p) queue_.SetEnabled(RowRef(*off, i).Text(0), false);
+            {
+                std::lock_guard lock(window_mu_);
+                windows_[static_cast<std::size_t>(p)] = Window{0, false};
             }
-            for (int i = 0; i < r->Rows(); ++i) queue_.Add(ReadEntry(RowRef(*r, i)));
-            loaded += static_cast<std::size_t>(r->Rows());
+            auto n = LoadWindow(p);
+            if (!n) return Fail(n.error());
+            loaded += *n;
         }
-        if (loaded > 0) {
-            spdlog::info("queue: {} pending deliveries of {} partitions loaded ({} queued, {} in flight)", loaded,
-                         parts.size(), queue_.queued(), queue_.held());
-        }
+        if (loaded > 0) spdlog::info("queue: {} pending deliveries of {} partitions loaded", loaded, parts.size());
         return {};
     }
 
-    static DueQueue::Entry ReadEntry(const RowRef& row) {
-        return DueQueue::Entry{row.Int(0), row.Text(1), row.OptInt(2).value_or(0), row.OptText(3),
+    // The next window of partition `p`: up to load_window pending deliveries after its
+    // cursor, in seq order (entity chains need their oldest first). window_mu_ is held
+    // across the read, so a notice is filtered either before it (its row was committed,
+    // so the read sees it) or after it (against the new cursor): none is skipped for good.
+    Result<std::size_t> LoadWindow(int p) {
+        std::lock_guard wlock(window_mu_);
+        Window& w = windows_[static_cast<std::size_t>(p)];
+        if (w.complete || !ownership_.Serves(p)) return std::size_t{0};
+        auto r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries WHERE part = $1 AND state = 0 "
+                   "AND test = 0 AND next_at IS NOT NULL AND seq > $2 ORDER BY seq LIMIT $3",
+                   p, w.cursor, load_window_);
+        if (!r) return Fail(r.error());
+        std::vector<sched::Entry> entries;
+        for (int i = 0; i < r->Rows(); ++i) entries.push_back(ReadEntry(RowRef(*r, i)));
+        if (!entries.empty()) w.cursor = entries.back().seq;
+        w.complete = r->Rows() < load_window_;
+        const std::size_t n = entries.size();
+        std::lock_guard lock(qmu_);
+        if (queue_ && ownership_.Serves(p)) queue_->Add(std::move(entries));
+        return n;
+    }
+
+    // Whether a partition has pending deliveries not loaded yet.
+    bool Loading() {
+        std::lock_guard wlock(window_mu_);
+        return std::any_of(windows_.begin(), windows_.end(), [](const Window& w) { return !w.complete; });
+    }
+
+    // Loads the next window of every partition whose loaded queue ran low. On the listener.
+    void TopUp() {
+        std::vector<int> low;
+        {
+            std::lock_guard wlock(window_mu_);
+            std::lock_guard lock(qmu_);
+            if (!queue_) return;
+            for (int p = 0; p < postgres::kPartitions; ++p) {
+                if (!windows_[static_cast<std::size_t>(p)].complete && ownership_.Serves(p) &&
+                    queue_->QueuedIn(p) < static_cast<std::size_t>(load_window_ / 2)) {
+                    low.push_back(p);
+                }
+            }
+        }
+        bool woke = false;
+        for (int p : low) {
+            auto n = LoadWindow(p);
+            if (!n) {
+                spdlog::warn("loading the next window of partition {}: {}", p, n.error().message);
+                return;
+            }
+            woke = woke || *n > 0;
+        }
+        if (woke) WakeSubscriber();
+    }
+
+    // Leaves out the deliveries of partitions not yet loaded up to them (a later window
+    // brings them in seq order, so an entity's older delivery is never overtaken), then
+    // feeds the rest. window_mu_ held.
+    void FeedLocked(std::vector<sched::Entry> entries, bool requeue) {
+        std::erase_if(entries, [&](const sched::Entry& e) {
+            const Window& w = windows_[static_cast<std::size_t>(e.part)];
+            return !ownership_.Serves(e.part) || (!w.complete && e.seq > w.cursor);
+        });
+        std::lock_guard lock(qmu_);
+        if (!queue_ || entries.empty()) return;
+        if (requeue) {
+            queue_->Requeue(std::move(entries));
+        } else {
+            queue_->Add(std::move(entries));
+        }
+    }
+
+    static sched::Entry ReadEntry(const RowRef& row) {
+        return sched::Entry{row.Int(0), row.Text(1), row.OptInt(2).value_or(0), row.OptText(3),
                                static_cast<int>(row.Int(4))};
     }
 
@@ -966,17 +1057,18 @@ private:
         if (mine.empty()) return false;
         if (n.kind == 'x') {
             std::lock_guard lock(qmu_);
-            queue_.RemoveWebhook(n.key);
+            if (queue_) queue_->RemoveWebhook(n.key);
             return true;
         }
         if (n.kind == 'e') {
             auto r = Q("SELECT enabled FROM webhooks WHERE id = $1", n.key);
             if (!r) return false;
             std::lock_guard lock(qmu_);
+            if (!queue_) return true;
             if (r->Rows() == 0) {
-                queue_.RemoveWebhook(n.key);
+                queue_->RemoveWebhook(n.key);
             } else {
-                queue_.SetEnabled(n.key, RowRef(*r, 0).Int(0) != 0);
+                queue_->SetEnabled(n.key, RowRef(*r, 0).Int(0) != 0);
             }
             return true;
         }
@@ -997,15 +1089,10 @@ private:
             reload_.store(true);
             return false;
         }
-        std::vector<DueQueue::Entry> entries;
+        std::vector<sched::Entry> entries;
         for (int i = 0; i < r->Rows(); ++i) entries.push_back(ReadEntry(RowRef(*r, i)));
-        std::lock_guard lock(qmu_);
-        std::erase_if(entries, [&](const DueQueue::Entry& e) { return !ownership_.Serves(e.part); });
-        if (n.kind == 'n') {
-            for (auto& e : entries) queue_.Add(std::move(e));
-        } else {
-            queue_.Requeue(std::move(entries));
-        }
+        std::lock_guard lock(window_mu_);
+        FeedLocked(std::move(entries), n.kind != 'n');
         return true;
     }
 
@@ -1020,6 +1107,17 @@ private:
     //      partitions).
     // Anything that fails fails every job of the group, and no caller is told "committed"
     // unless COMMIT itself was answered.
+    // The group commit, then (its connection back in the pool: a window being read may
+    // need one) its deliveries fed to the scheduler.
+    void CommitAndFeed(std::vector<IngestJob*>& batch) {
+        committed_ = false;
+        CommitIngest(batch);
+        if (!committed_) return;
+        std::lock_guard lock(window_mu_);
+        FeedLocked(std::move(job_added_), false);
+        job_added_.clear();
+    }
+
     void CommitIngest(std::vector<IngestJob*>& batch) {
         auto fail_all = [&](const Error& e) {
             for (auto* j : batch) j->result = Fail(e);
@@ -1085,10 +1183,7 @@ private:
             if (!job_added_.empty()) reload_.store(true);
             return fail_all(cm.error());
         }
-        std::lock_guard lock(qmu_);
-        for (auto& e : job_added_) {
-            if (ownership_.Serves(e.part)) queue_.Add(std::move(e));
-        }
+        committed_ = true;
     }
 
     // Statement 2 of CommitIngest: one delivery per matching webhook and event, and in the
@@ -1229,8 +1324,9 @@ private:
                         WakeSubscriber();
                     }
                 }
+                TopUp();
                 pollfd pfd{PQsocket(conn.raw()), POLLIN, 0};
-                if (poll(&pfd, 1, 200) < 0 && errno != EINTR) break;
+                if (poll(&pfd, 1, Loading() ? 20 : 200) < 0 && errno != EINTR) break;
                 if (!PQconsumeInput(conn.raw())) break;
                 bool woke = false;
                 while (PGnotify* n = PQnotifies(conn.raw())) {
@@ -1250,8 +1346,17 @@ private:
     postgres::Ownership ownership_;
     std::string sender_;  // names this process's notices
     std::mutex qmu_;      // guards queue_; never held across a database call
-    DueQueue queue_{true};  // the pending deliveries of the partitions this node serves
-    std::vector<DueQueue::Entry> job_added_;  // deliveries written by the group being committed (leader only)
+    sched::Scheduler* queue_ = nullptr;  // fed with the pending deliveries of the served partitions (Attach)
+    // Windowed loading: per partition, the seq up to which its pending rows are loaded.
+    struct Window {
+        std::int64_t cursor = 0;
+        bool complete = true;  // everything pending is loaded (or the partition is not served)
+    };
+    std::mutex window_mu_;  // guards windows_; taken before qmu_; held across a window's read
+    std::array<Window, postgres::kPartitions> windows_{};
+    int load_window_ = 20'000;  // PostgresOptions::load_window
+    std::vector<sched::Entry> job_added_;  // deliveries written by the group being committed (leader only)
+    bool committed_ = false;               // the group being committed was (leader only)
     std::atomic<bool> reload_{false};     // reload every served partition (a notice may have been missed)
     std::atomic<bool> listening_{false};  // the listener tried its first LISTEN
     std::mutex track_mu_;

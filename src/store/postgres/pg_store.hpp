@@ -18,6 +18,9 @@ struct PostgresOptions {
     int pool_size = 8;   //!< connections used by this node
     std::string node_id = "local";  //!< recorded as the owner of the partitions it takes
     DurationMs ownership_interval_ms = 500;  //!< how often partitions are counted and rebalanced
+    //! Pending deliveries of a partition loaded at a time (the next window when its queue
+    //! runs below half of it), so a partition with millions pending is not loaded whole.
+    int load_window = 20'000;
 };
 
 //! Connects, applies pending migrations (under an advisory lock) and returns the store.

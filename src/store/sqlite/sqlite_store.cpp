@@ -13,7 +13,6 @@
 #include "store/common/outcomes.hpp"
 #include "store/common/rows.hpp"
 #include "store/sqlite/checkpointer.hpp"
-#include "store/common/due_queue.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
@@ -21,7 +20,6 @@ namespace hookd::store {
 namespace {
 
 using sqlite::Db;
-using common::DueQueue;
 using sqlite::Stmt;
 
 using namespace common;
@@ -87,29 +85,42 @@ public:
         if (auto r = Migrate(w_, nullptr); !r) return r;
         if (auto r = r_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
         if (auto r = c_.Open(o.path, false, o.synchronous, o.busy_timeout_ms); !r) return r;
-        if (auto r = LoadQueue(); !r) return r;
+        if (auto r = LoadFailing(); !r) return r;
         return checkpointer_.Start(o.path, o.busy_timeout_ms, w_.raw());
     }
 
-    // The queue index is rebuilt from the pending rows: what a crashed run held is due now.
-    Status LoadQueue() {
+    Status LoadFailing() {
         std::lock_guard lock(wmu_);
-        std::lock_guard qlock(qmu_);
         if (auto r = Run(w_, "UPDATE deliveries SET lease_owner = NULL WHERE state = 0 AND lease_owner IS NOT NULL");
             !r) {
             return r;
         }
         auto failing = w_.Prepare("SELECT id FROM webhooks WHERE failing_since IS NOT NULL");
         if (!failing) return Fail(failing.error());
-        {
-            Stmt s(*failing);
-            while (s.Step() == SQLITE_ROW) failing_.insert(s.Text(0));
-        }
+        Stmt s(*failing);
+        while (s.Step() == SQLITE_ROW) failing_.insert(s.Text(0));
+        return {};
+    }
+
+    // The scheduler is fed from the pending rows (what a crashed run held is due now), then
+    // by every change. wmu_ held throughout: no commit slips between the load and the switch.
+    void Attach(sched::Scheduler* scheduler) override {
+        std::lock_guard lock(wmu_);
+        std::lock_guard qlock(qmu_);
+        queue_ = scheduler;
+        fresh_.clear();
+        fresh_size_ = 0;
+        if (!queue_) return;
+        if (auto r = LoadQueue(); !r) spdlog::error("loading the queue: {}", r.error().message);
+    }
+
+    // wmu_ and qmu_ held.
+    Status LoadQueue() {
         auto off = w_.Prepare("SELECT id FROM webhooks WHERE enabled = 0");
         if (!off) return Fail(off.error());
         {
             Stmt s(*off);
-            while (s.Step() == SQLITE_ROW) queue_.SetEnabled(s.Text(0), false);
+            while (s.Step() == SQLITE_ROW) queue_->SetEnabled(s.Text(0), false);
         }
         auto st = w_.Prepare(
             "SELECT seq, webhook_id, next_at, order_key FROM deliveries WHERE state = 0 AND test = 0 ORDER BY seq");
@@ -117,7 +128,7 @@ public:
         Stmt s(*st);
         int rc;
         while ((rc = s.Step()) == SQLITE_ROW) {
-            queue_.Add(DueQueue::Entry{s.Int(0), s.Text(1), s.OptInt(2).value_or(0), s.OptText(3)});
+            queue_->Add(sched::Entry{s.Int(0), s.Text(1), s.OptInt(2).value_or(0), s.OptText(3)});
         }
         if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "loading the queue"));
         return {};
@@ -287,7 +298,7 @@ public:
         }
         if (auto c = w_.Exec("COMMIT"); !c) return c;
         std::lock_guard qlock(qmu_);
-        queue_.RemoveWebhook(id.str());
+        if (queue_) queue_->RemoveWebhook(id.str());
         std::erase_if(fresh_, [&](const auto& kv) { return kv.second.delivery.webhook_id == id; });
         fresh_size_ = fresh_.size();
         return {};
@@ -414,11 +425,11 @@ public:
         std::lock_guard lock(wmu_);
         auto st = w_.Prepare("SELECT seq, webhook_id, order_key FROM deliveries WHERE id = ? AND site = ?");
         if (!st) return Fail(st.error());
-        std::vector<DueQueue::Entry> entries;
+        std::vector<sched::Entry> entries;
         {
             Stmt s(*st);
             s.BindAll(id.str(), site);
-            if (s.Step() == SQLITE_ROW) entries.push_back(DueQueue::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
+            if (s.Step() == SQLITE_ROW) entries.push_back(sched::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
         }
         if (auto r = Requeue(entries, now); !r) return Fail(r.error());
         return GetDeliveryLocked(w_, site, id, false);
@@ -434,11 +445,11 @@ public:
             "AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) "
             "ORDER BY seq");
         if (!st) return Fail(st.error());
-        std::vector<DueQueue::Entry> entries;
+        std::vector<sched::Entry> entries;
         {
             Stmt s(*st);
             s.BindAll(webhook.str(), site, state, f.since, f.until);
-            while (s.Step() == SQLITE_ROW) entries.push_back(DueQueue::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
+            while (s.Step() == SQLITE_ROW) entries.push_back(sched::Entry{s.Int(0), s.Text(1), now, s.OptText(2)});
         }
         return Requeue(entries, now);
     }
@@ -461,14 +472,14 @@ public:
     // ---------------------------------------------------------------- queue
     // The queue index (DueQueue) picks the deliveries; the rows are read on a connection
     // of their own, so a claim never waits behind an ingest commit.
-    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit,
-                                       std::span<const WebhookId> skip) override {
+    Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit) override {
         (void)node;  // one process owns the database: leases are held in memory
         std::vector<Claimed> out;
         std::vector<std::size_t> misses;  // positions in `out` to read from the database
         {
             std::lock_guard lock(qmu_);
-            const std::vector<std::int64_t> seqs = queue_.Claim(now, lease_ms, limit, skip);
+            if (!queue_) return out;
+            const std::vector<std::int64_t> seqs = queue_->Claim(now, lease_ms, limit);
             out.resize(seqs.size());
             for (std::size_t i = 0; i < seqs.size(); ++i) {
                 if (auto cached = fresh_.extract(seqs[i])) {
@@ -514,7 +525,9 @@ public:
         if (!gone.empty()) {
             std::erase_if(out, [](const Claimed& c) { return c.seq == 0; });
             std::lock_guard lock(qmu_);
-            for (auto seq : gone) queue_.Finish(seq, std::nullopt);
+            for (auto seq : gone) {
+                if (queue_) queue_->Finish(seq, std::nullopt);
+            }
         }
         return out;
     }
@@ -539,33 +552,28 @@ public:
         for (auto& id : clocks.started) failing_.insert(std::move(id));
         for (const auto& id : clocks.cleared) failing_.erase(id);
         std::lock_guard qlock(qmu_);
+        if (!queue_) return disabled;
         for (std::size_t i = 0; i < outcomes.size(); ++i) {
             const Outcome& o = outcomes[i];
             if (!applied[i]) {
                 // A late report: the delivery was cancelled or re-sent meanwhile; a lease
                 // still held for it is dropped only when the row is no longer pending.
-                if (queue_.Held(o.seq) && !PendingLocked(o.seq)) queue_.Finish(o.seq, std::nullopt);
+                if (queue_->Held(o.seq) && !PendingLocked(o.seq)) queue_->Finish(o.seq, std::nullopt);
                 continue;
             }
-            queue_.Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
-            if (o.disable_webhook_reason) queue_.SetEnabled(o.webhook_id.str(), false);
+            queue_->Finish(o.seq, o.state == DeliveryState::kPending ? o.next_attempt_at : std::nullopt);
+            if (o.disable_webhook_reason) queue_->SetEnabled(o.webhook_id.str(), false);
         }
-        for (const auto& id : disabled) queue_.SetEnabled(id.str(), false);
+        for (const auto& id : disabled) queue_->SetEnabled(id.str(), false);
         return disabled;
-    }
-
-    Status RenewLeases(std::string_view node, std::span<const std::int64_t> seqs, TimeMs until) override {
-        (void)node;
-        std::lock_guard lock(qmu_);
-        queue_.Renew(seqs, until);
-        return {};
     }
 
     Status ReleaseClaims(std::string_view node, std::span<const std::int64_t> seqs, TimeMs now) override {
         (void)node;  // every lease is this process's
         std::lock_guard lock(qmu_);
+        if (!queue_) return {};
         for (auto seq : seqs) {
-            if (queue_.Held(seq)) queue_.Finish(seq, now);
+            if (queue_->Held(seq)) queue_->Finish(seq, now);
         }
         return {};
     }
@@ -573,12 +581,8 @@ public:
     Result<std::int64_t> ReleaseLeases(std::string_view node, TimeMs now) override {
         (void)node;  // every lease is this process's
         std::lock_guard lock(qmu_);
-        return queue_.ReleaseAll(now);
-    }
-
-    Result<std::optional<TimeMs>> NextDue() override {
-        std::lock_guard lock(qmu_);
-        return queue_.NextDue();
+        if (!queue_) return std::int64_t{0};
+        return queue_->ReleaseAll(now);
     }
 
     Result<QueueStats> Stats() override {
@@ -740,15 +744,15 @@ private:
 
     void QueueEnabled(const std::string& webhook, bool enabled) {
         std::lock_guard lock(qmu_);
-        queue_.SetEnabled(webhook, enabled);
+        if (queue_) queue_->SetEnabled(webhook, enabled);
     }
 
     // Makes the deliveries pending and due at `now`, except those claimed right now
     // (their outcome is about to be recorded); wmu_ held.
-    Result<std::int64_t> Requeue(std::vector<DueQueue::Entry>& entries, TimeMs now) {
+    Result<std::int64_t> Requeue(std::vector<sched::Entry>& entries, TimeMs now) {
         {
             std::lock_guard lock(qmu_);
-            std::erase_if(entries, [&](const DueQueue::Entry& e) { return queue_.Held(e.seq); });
+            if (queue_) std::erase_if(entries, [&](const sched::Entry& e) { return queue_->Held(e.seq); });
         }
         if (entries.empty()) return std::int64_t{0};
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return Fail(r.error());
@@ -765,7 +769,7 @@ private:
         }
         const auto n = static_cast<std::int64_t>(entries.size());
         std::lock_guard lock(qmu_);
-        queue_.Requeue(std::move(entries));
+        if (queue_) queue_->Requeue(std::move(entries));
         return n;
     }
 
@@ -948,7 +952,7 @@ private:
     }
 
     // One job inside the group transaction; wmu_ held.
-    Result<IngestResult> IngestOne(IngestJob& job, std::vector<DueQueue::Entry>& added, std::vector<Claimed>& fresh) {
+    Result<IngestResult> IngestOne(IngestJob& job, std::vector<sched::Entry>& added, std::vector<Claimed>& fresh) {
         IngestResult res;
         if (job.key) {
             auto st = w_.Prepare("SELECT ids FROM idempotency WHERE site = ? AND key = ?");
@@ -989,7 +993,7 @@ private:
                     return Fail(r.error());
                 }
                 const std::int64_t seq = sqlite3_last_insert_rowid(w_.raw());
-                added.push_back(DueQueue::Entry{seq, m.id.str(), job.now, order_key});
+                added.push_back(sched::Entry{seq, m.id.str(), job.now, order_key});
                 if (fresh_size_ + fresh.size() < kFreshMax) {
                     fresh.push_back(NewClaimed(DeliveryId(std::move(id)), *job.site, m.id, e.id, e.type, e.entity,
                                                e.entity_id, job.now));
@@ -1018,7 +1022,7 @@ private:
             for (auto* j : batch) j->result = Fail(e);
         };
         if (auto r = w_.Exec("BEGIN IMMEDIATE"); !r) return fail_all(r.error());
-        std::vector<DueQueue::Entry> added;
+        std::vector<sched::Entry> added;
         std::vector<Claimed> fresh;
         // A job that fails on its own is rolled back to its savepoint; when that (or the
         // savepoint itself) fails, the transaction is in doubt and every job fails.
@@ -1042,7 +1046,8 @@ private:
         if (auto r = w_.Exec("COMMIT"); !r) return abort(r.error());
         // Committed: now the deliveries may be claimed.
         std::lock_guard qlock(qmu_);
-        for (auto& e : added) queue_.Add(std::move(e));
+        if (!queue_) return;
+        queue_->Add(std::move(added));
         for (auto& c : fresh) {
             const std::int64_t seq = c.seq;
             fresh_.emplace(seq, std::move(c));
@@ -1060,7 +1065,7 @@ private:
     std::mutex cmu_;  // guards c_ (reads of claimed rows)
     Db c_;
     std::mutex qmu_;  // guards queue_ and fresh_; taken after wmu_ when both are held
-    DueQueue queue_;
+    sched::Scheduler* queue_ = nullptr;  // fed with the pending deliveries (Attach)
     // New deliveries as a claim returns them, kept from their ingest until claimed, so a
     // claim need not read them back: most are claimed within moments, and each claim's
     // read transaction starts with an empty page cache (another connection wrote since),
