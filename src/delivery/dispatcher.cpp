@@ -285,6 +285,10 @@ HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
 }
 
 void Dispatcher::Impl::ClaimDue(TimeMs now) {
+    for (auto seq : sched.TakeVanished()) {
+        rows.erase(seq);
+        held.erase(seq);
+    }
     const int room = opt.claim_batch - static_cast<int>(rows.size());
     if (room <= 0) return;
     // The scheduler picks (its order, each webhook's buffer bound, pauses, disabled
@@ -334,14 +338,19 @@ void Dispatcher::Impl::StartReady(TimeMs now) {
         HookState* hs = LoadHook(c.delivery.webhook_id, now);
         if (!hs || !hs->hook || !hs->hook->enabled || !store.MayStart(c)) {
             // Deleted, disabled here (410) or its partition no longer ours (session lost,
-            // handed over): not sent from here. A disabled webhook's claim goes back to
-            // the store; the others are the store's or the new owner's already.
+            // handed over): not sent from here, and the claim goes back to the store (a
+            // disabled webhook's delivery waits pending; the others are gone from the
+            // scheduler already, and the store stops counting them in flight).
             sched.Ended(*seq);
             held.erase(c.seq);
-            if (hs && hs->hook && !hs->hook->enabled) to_release.push_back(c.seq);
+            to_release.push_back(c.seq);
             continue;
         }
         StartOne(hs->hook, std::move(c), now, nullptr);
+    }
+    for (auto seq : sched.TakeVanished()) {
+        rows.erase(seq);
+        held.erase(seq);
     }
     // Ready claims of webhooks disabled or deleted since: back to the store, pending.
     for (auto seq : sched.TakeUnstartable()) {

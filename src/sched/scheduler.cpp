@@ -75,6 +75,7 @@ struct Scheduler::Impl {
     int busy = 0;
     std::size_t ready = 0;
     std::vector<std::int64_t> unstartable;
+    std::vector<std::int64_t> vanished;  // claims dropped here before they started
 
     explicit Impl(SchedulerOptions o) : opt(o) {}
 
@@ -195,6 +196,7 @@ struct Scheduler::Impl {
     void DropLeases(const std::unordered_set<std::string>& gone) {
         for (auto it = leases.begin(); it != leases.end();) {
             if (gone.contains(it->second.webhook)) {
+                if (!it->second.started) vanished.push_back(it->first);
                 Release(it++);
             } else {
                 ++it;
@@ -355,10 +357,15 @@ std::vector<std::int64_t> Scheduler::Claim(TimeMs now, DurationMs lease_ms, int 
     if (now >= s.earliest_lease) {
         s.earliest_lease = INT64_MAX;
         for (auto& [seq, lease] : s.leases) {
-            if (lease.until <= now && !lease.started && static_cast<int>(out.size()) < limit &&
-                !s.disabled.contains(lease.webhook) && !s.Paused(lease.webhook, now)) {
+            // (A started one ran out too: its request ended and its outcome was not recorded.)
+            if (lease.until <= now && static_cast<int>(out.size()) < limit && !s.disabled.contains(lease.webhook) &&
+                !s.Paused(lease.webhook, now)) {
                 out.push_back(seq);
                 lease.until = until;
+                if (lease.started) {
+                    lease.started = false;
+                    ++s.gates[lease.webhook].claimed;
+                }
             }
             s.earliest_lease = std::min(s.earliest_lease, lease.until);
         }
@@ -548,6 +555,11 @@ void Scheduler::Ended(std::int64_t seq) {
 std::vector<std::int64_t> Scheduler::TakeUnstartable() {
     std::lock_guard lock(impl_->mu);
     return std::exchange(impl_->unstartable, {});
+}
+
+std::vector<std::int64_t> Scheduler::TakeVanished() {
+    std::lock_guard lock(impl_->mu);
+    return std::exchange(impl_->vanished, {});
 }
 
 bool Scheduler::Room(TimeMs now) {

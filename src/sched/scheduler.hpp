@@ -122,6 +122,9 @@ public:
     void Ended(std::int64_t seq);
     //! Ready claims of webhooks disabled or deleted since: to give back to the store.
     std::vector<std::int64_t> TakeUnstartable();
+    //! Claims dropped before they started (their partition or webhook went): whoever holds
+    //! their rows lets go of them (they may be queued and claimed again).
+    std::vector<std::int64_t> TakeVanished();
     //! Whether another request may start now (global limit and busy window).
     [[nodiscard]] bool Room(TimeMs now);
     //! When something not startable now may become startable without an event: a token
