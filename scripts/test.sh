@@ -58,11 +58,13 @@ else
 fi
 
 step "multi-node suites 5 times in a row (e2e_multinode, e2e_pgfault, e2e_pgrestart)"
-# One run of the three takes about 55 s on 2 cores (measured 2026-12-05 with
-# `ctest -R "$multinode"`: multinode 20 s, pgfault 9 s, pgrestart 25 s), so the stage about
-# 4.5 min; since the release stage leaves them out, that is about 3.6 min more than before
-# (.ci/run went from ~15-23 min to ~19-27 min, under its 30). Stops at the first failing run,
-# as ctest --repeat until-fail would; each run's log is build/ctest-multinode-N.log.
+# Time, measured 2026-12-05 on this 2-core machine: one run of the three (`ctest -R "$multinode"`)
+# took 54 s alone (multinode 20 s, pgfault 9 s, pgrestart 25 s; most of it is the tests' load
+# and drain phases, not CPU), and the whole stage 5 min 16 s with other builds running
+# (runs of 54-75 s, pgrestart the most variable). Since the release stage leaves them out,
+# that is ~3.6-4.3 min more than before: .ci/run from ~15-23 min to ~19-27 min, under its 30.
+# Stops at the first failing run, as ctest --repeat until-fail would; each run's log is
+# build/ctest-multinode-N.log.
 if [[ -n "$release_built" ]]; then
   for run in 1 2 3 4 5; do
     echo "--- multi-node run $run/5 ($(date +%T))"
@@ -81,7 +83,9 @@ fi
 
 step "Debian package (build/hookd_*.deb on a fresh Debian 12)"
 # Bounded: about 30 s with a cached Debian root (/var/cache/hookd-package-test), about a
-# minute more the first time (debootstrap). Its last line is "N passed, M failed".
+# minute more the first time (debootstrap). Measured 2026-12-05 with other builds running:
+# 66 s cached, 244 s with an empty cache (debootstrap and every .deb downloaded).
+# Its last line is "N passed, M failed".
 pkglog="$root/build/package-test.log"
 timeout 900 tests/package/package_test.sh 2>&1 | tee "$pkglog"
 line=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$pkglog" | tail -1)
