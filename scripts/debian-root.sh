@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A minimal Debian 12 (bookworm) root made by debootstrap, cached as a tar, and set up to use
 # this machine's Debian mirror and apt proxy. Shared by scripts/fresh-debian.sh and
 # tests/package/package_test.sh: source it (it only defines functions and debian_suite).
