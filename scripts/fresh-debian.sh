@@ -5,8 +5,8 @@
 #   scripts/fresh-debian.sh [--commit REV] [--reuse] DIR [COMMAND...]
 #
 #   DIR         the root: made anew from a pristine minimal Debian 12 (debootstrap --variant=minbase,
-#               cached as a tar in HOOKD_PKG_CACHE, the same cache and mirror settings as
-#               tests/package/package_test.sh); whatever DIR held is deleted first
+#               cached as a tar in HOOKD_PKG_CACHE; made and set up by scripts/debian-root.sh,
+#               as tests/package/package_test.sh's root); whatever DIR held is deleted first
 #   --reuse     keep DIR as a previous run left it (what it installed, its build/), and refresh
 #               only the clone
 #   --commit    the commit to clone (default HEAD); the clone is at /root/hookd in the root
@@ -46,7 +46,7 @@ dir=$(cd "$dir" && pwd)
 [[ "$dir" != / ]] || { echo "fresh-debian.sh: DIR must not be /" >&2; exit 2; }
 
 cache=${HOOKD_PKG_CACHE:-/var/cache/hookd-package-test}
-suite=bookworm
+suite=bookworm  # as scripts/debian-root.sh's debian_suite
 tarball="$cache/$suite-minbase.tar"
 
 mounted() { grep -q " $dir/" /proc/mounts; }
@@ -64,65 +64,23 @@ trap cleanup EXIT
 if mounted; then cleanup; fi
 mounted && { echo "fresh-debian.sh: $dir has mounts that do not go away; not touching it" >&2; exit 1; }
 
-# ------------------------------------------------------------------ mirror, as package_test.sh
-read -r mirror security_mirror < <(python3 - <<'EOF'
-import glob, re
-mirror, security = "", ""
-def consider(uri, suites):
-    global mirror, security
-    for s in suites:
-        if s == "bookworm" and not mirror: mirror = uri
-        if s == "bookworm-security" and not security: security = uri
-for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-    try: lines = open(f).read().splitlines()
-    except OSError: continue
-    for l in lines:
-        m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", l)
-        if m: consider(m.group(1), [m.group(2)])
-for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for stanza in open(f).read().split("\n\n"):
-        fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
-        if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
-            for uri in fields.get("URIs", "").split(): consider(uri, fields.get("Suites", "").split())
-print(mirror or "-", security or "-")
-EOF
-)
+# ------------------------------------------------------------------ the root (scripts/debian-root.sh)
+source "$repo/scripts/debian-root.sh"
+debian_root_mirrors
 [[ "$mirror" != "-" ]] || { echo "fresh-debian.sh: this machine's apt has no Debian $suite source" >&2; exit 1; }
-proxy=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -nE 's/^Acquire::http::Proxy "(.*)";$/\1/p')
-[[ -n "$proxy" ]] && export http_proxy=$proxy
 
-# ------------------------------------------------------------------ the root
 if [[ -z "$reuse" || ! -x "$dir/bin/bash" ]]; then
-  mkdir -p "$cache/debootstrap"
-  if [[ ! -f "$tarball" ]] || [[ -z $(find "$tarball" -mtime -30) ]]; then
+  if ! debian_root_cached "$tarball"; then
     command -v debootstrap >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-    boot=$(mktemp -d /tmp/hookd-debootstrap-XXXXXX)
     echo "fresh-debian.sh: debootstrap --variant=minbase $suite (cached afterwards as $tarball)"
-    timeout 900 debootstrap --variant=minbase --cache-dir="$cache/debootstrap" "$suite" "$boot" "$mirror" \
-      >"$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log"; exit 1; }
-    chmod 755 "$boot"
-    tar -C "$boot" -cf "$tarball.new" . && mv "$tarball.new" "$tarball"
-    umount "$boot/proc" "$boot/sys" 2>/dev/null || true
-    grep -q " $boot" /proc/mounts || rm -rf "$boot"
+    debian_root_debootstrap "$cache" "$tarball" || exit 1
   fi
   echo "fresh-debian.sh: a pristine Debian $suite root in $dir (from $tarball)"
   find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
   tar -C "$dir" -xf "$tarball"
   chmod 755 "$dir"
-  {
-    echo "deb $mirror $suite main"
-    echo "deb $mirror $suite-updates main"
-    [[ "$security_mirror" != "-" ]] && echo "deb $security_mirror $suite-security main"
-  } >"$dir/etc/apt/sources.list"
-  [[ -n "$proxy" ]] && echo "Acquire::http::Proxy \"$proxy\";" >"$dir/etc/apt/apt.conf.d/01proxy"
-  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
-  chmod 755 "$dir/usr/sbin/policy-rc.d"
-  # This machine's own trust anchors (a network whose HTTPS egress re-signs certificates):
-  # ca-certificates, once apt installs it in the root, adds them as it does here.
-  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-    mkdir -p "$dir/usr/local/share/ca-certificates"
-    cp /usr/local/share/ca-certificates/*.crt "$dir/usr/local/share/ca-certificates/"
-  fi
+  debian_root_configure "$dir"
+  debian_root_local_cas "$dir"
   [[ -s "$dir/etc/hosts" ]] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$dir/etc/hosts"
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf"

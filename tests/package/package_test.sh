@@ -21,10 +21,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root_dir=$(pwd)
+source scripts/debian-root.sh
 build=${HOOKD_BUILD_DIR:-build}
 cache=${HOOKD_PKG_CACHE:-/var/cache/hookd-package-test}
 max_exposure=${HOOKD_MAX_EXPOSURE:-2.0}
-suite=bookworm
+suite=bookworm  # as scripts/debian-root.sh's debian_suite
 started=$(date +%s)
 logs="$root_dir/$build/package-test"  # apt's and hookd's logs of this run
 rm -rf "$logs"; mkdir -p "$logs"
@@ -101,35 +102,12 @@ rm -rf "$unit_root"
 
 # ------------------------------------------------------------------ a fresh Debian 12
 echo "== a minimal Debian 12 root"
-# The Debian mirror (and security mirror) this machine's apt uses.
-read -r mirror security_mirror < <(python3 - <<'EOF'
-import glob, re
-mirror, security = "", ""
-def consider(uri, suites):
-    global mirror, security
-    for s in suites:
-        if s == "bookworm" and not mirror: mirror = uri
-        if s == "bookworm-security" and not security: security = uri
-for f in ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*.list")):
-    try: lines = open(f).read().splitlines()
-    except OSError: continue
-    for l in lines:
-        m = re.match(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", l)
-        if m: consider(m.group(1), [m.group(2)])
-for f in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
-    for stanza in open(f).read().split("\n\n"):
-        fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
-        if "deb" in fields.get("Types", "").split() and fields.get("Enabled", "yes") != "no":
-            for uri in fields.get("URIs", "").split(): consider(uri, fields.get("Suites", "").split())
-print(mirror or "-", security or "-")
-EOF
-)
-proxy=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -nE 's/^Acquire::http::Proxy "(.*)";$/\1/p')
-[[ -n "$proxy" ]] && export http_proxy=$proxy
-
+# Made, cached and set up by scripts/debian-root.sh (as scripts/fresh-debian.sh's root), with
+# this machine's Debian mirror (and security mirror) and apt proxy.
+debian_root_mirrors
 mkdir -p "$cache/debootstrap" "$cache/archives/partial"
 tarball="$cache/$suite-minbase.tar"
-if [[ -f "$tarball" ]] && [[ -n $(find "$tarball" -mtime -30) ]]; then
+if debian_root_cached "$tarball"; then
   echo "using the cached root $tarball"
 else
   if [[ "$mirror" == "-" ]]; then
@@ -140,19 +118,12 @@ else
     echo "SKIP: debootstrap cannot reach the Debian mirror of this machine's apt sources; the package install test did not run"
     finish
   fi
-  boot=$(mktemp -d /tmp/hookd-debootstrap-XXXXXX)
   echo "debootstrap --variant=minbase $suite (first run; later runs use $tarball)"
-  if timeout 900 debootstrap --variant=minbase --cache-dir="$cache/debootstrap" "$suite" "$boot" "$mirror" \
-       >"$cache/debootstrap.log" 2>&1; then
-    chmod 755 "$boot"  # mktemp made it 0700: the root of a system is 0755
-    tar -C "$boot" -cf "$tarball.new" . && mv "$tarball.new" "$tarball"
+  if debian_root_debootstrap "$cache" "$tarball"; then
     pass "debootstrap made a minimal Debian $suite root"
   else
-    tail -20 "$cache/debootstrap.log"
     fail "debootstrap made a minimal Debian $suite root (log: $cache/debootstrap.log)"
   fi
-  umount "$boot/proc" "$boot/sys" 2>/dev/null
-  grep -q " $boot" /proc/mounts || rm -rf "$boot"
   [[ -f "$tarball" ]] || finish
 fi
 
@@ -176,15 +147,8 @@ done
 mount -t proc proc "$chroot_dir/proc"
 mount --bind "$cache/archives" "$chroot_dir/var/cache/apt/archives"
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
-{
-  echo "deb $mirror $suite main"
-  echo "deb $mirror $suite-updates main"
-  [[ "$security_mirror" != "-" ]] && echo "deb $security_mirror $suite-security main"
-} >"$chroot_dir/etc/apt/sources.list"
-[[ -n "$proxy" ]] && echo "Acquire::http::Proxy \"$proxy\";" >"$chroot_dir/etc/apt/apt.conf.d/01proxy"
-# As in Debian's container images: no service is started by a maintainer script.
-printf '#!/bin/sh\nexit 101\n' >"$chroot_dir/usr/sbin/policy-rc.d"
-chmod 755 "$chroot_dir/usr/sbin/policy-rc.d"
+# apt's sources and proxy; no service is started by a maintainer script.
+debian_root_configure "$chroot_dir"
 cp "$deb" "$chroot_dir/tmp/"
 in_root() { chroot "$chroot_dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 apt_get() { in_root timeout 600 apt-get -q -y -o Dpkg::Use-Pty=0 "$@"; }
