@@ -1,11 +1,13 @@
 #pragma once
 // The dispatcher: claim due deliveries → sign → send → record / reschedule.
-// One thread drives libcurl's multi interface; the store is the queue.
+// One thread drives libcurl's multi interface. It owns the scheduler (sched/scheduler.hpp),
+// which the store feeds and which decides what is claimed and started when; the store
+// keeps the rows.
 //
-// Isolation: at most `max_in_flight` requests per webhook and `global_max_in_flight`
-// overall; ready deliveries are started round-robin across webhooks, so a slow or
-// failing receiver never holds the others back. Optional per-webhook rate limits
-// (token bucket) and Retry-After on 429/503 slow only that webhook.
+// Isolation (enforced by the scheduler): at most `max_in_flight` requests per webhook and
+// `global_max_in_flight` overall; ready deliveries are started round-robin across
+// webhooks, so a slow or failing receiver never holds the others back. Optional
+// per-webhook rate limits (token bucket) and Retry-After on 429/503 slow only that webhook.
 //
 // Of the global limit, only `busy_max_in_flight` may be requests younger than
 // `slow_after_ms`. Fast receivers answer within that time, so they share a window of

@@ -470,7 +470,7 @@ public:
     }
 
     // ---------------------------------------------------------------- queue
-    // The queue index (DueQueue) picks the deliveries; the rows are read on a connection
+    // The scheduler picks the deliveries; the rows are read on a connection
     // of their own, so a claim never waits behind an ingest commit.
     Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit) override {
         (void)node;  // one process owns the database: leases are held in memory

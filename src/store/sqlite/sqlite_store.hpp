@@ -6,9 +6,10 @@
 // Writes go through one connection; concurrent Ingest calls are grouped into one
 // transaction (group commit), so one fsync acknowledges many requests.
 //
-// One process owns the file: which pending delivery is due next is an index in memory
-// (common/due_queue.hpp), rebuilt from the pending rows at open, and claims and leases
-// live there; the rows record events, deliveries, attempts and states.
+// One process owns the file: which pending delivery is due next is the dispatcher's
+// scheduler (sched/scheduler.hpp), fed from the pending rows when it attaches and then
+// with every change; claims and leases live there; the rows record events, deliveries,
+// attempts and states.
 #include <memory>
 #include <string>
 
