@@ -343,7 +343,10 @@ std::size_t Scheduler::QueuedIn(int part) const {
     for (const auto& [id, h] : impl_->hooks) {
         if (h->part != part) continue;
         n += h->heap.size();
-        for (const auto& chain : h->chains) n += chain.second.size();
+        for (const auto& chain : h->chains) {
+            n += chain.second.size();
+            if (!impl_->leases.contains(chain.second.front().seq)) --n;  // its head, counted in the heap
+        }
     }
     return n;
 }
