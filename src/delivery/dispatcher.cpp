@@ -126,6 +126,8 @@ struct Dispatcher::Impl {
     void ClaimDue(TimeMs now);
     HookState* LoadHook(const WebhookId& id, TimeMs now);
     void StartReady(TimeMs now);
+    //! Drops the rows of claims the scheduler let go before they started.
+    void LetGoOfVanished();
     void StartOne(const std::shared_ptr<const Webhook>& hook, store::Claimed claimed, TimeMs now,
                   std::shared_ptr<std::promise<Result<TestResult>>> test);
     void Finish(const HttpResult& r, TimeMs now);
@@ -285,10 +287,7 @@ HookState* Dispatcher::Impl::LoadHook(const WebhookId& id, TimeMs now) {
 }
 
 void Dispatcher::Impl::ClaimDue(TimeMs now) {
-    for (auto seq : sched.TakeVanished()) {
-        rows.erase(seq);
-        held.erase(seq);
-    }
+    LetGoOfVanished();
     const int room = opt.claim_batch - static_cast<int>(rows.size());
     if (room <= 0) return;
     // The scheduler picks (its order, each webhook's buffer bound, pauses, disabled
@@ -307,15 +306,19 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
     for (auto& c : *claimed) {
         if (!held.insert(c.seq).second) continue;  // our own lease expired and we re-claimed it
         // Loaded before it is ready, so the scheduler starts it under the webhook's limits.
+        // Every claim not kept is handed back, so the store stops counting it in flight
+        // (a partition is handed over only when nothing of it is).
         if (!LoadHook(c.delivery.webhook_id, now)) {
-            held.erase(c.seq);  // deleted: the store has dropped its deliveries
+            held.erase(c.seq);  // deleted (or unreadable): pending again if it still is
+            to_release.push_back(c.seq);
             continue;
         }
         const std::int64_t seq = c.seq;
         rows.insert_or_assign(seq, std::move(c));
-        if (!sched.Ready(seq)) {
+        if (!sched.Ready(seq)) {  // its partition or webhook went since the claim
             rows.erase(seq);
             held.erase(seq);
+            to_release.push_back(seq);
         }
     }
     // A full claim means more may be due: claim again as soon as there is room. Otherwise
@@ -325,6 +328,13 @@ void Dispatcher::Impl::ClaimDue(TimeMs now) {
     while (!retry_due.empty() && retry_due.top() <= now) retry_due.pop();
     next_claim_at = full ? now : now + opt.poll_interval_ms;
     if (!retry_due.empty()) next_claim_at = std::min(next_claim_at, retry_due.top());
+}
+
+void Dispatcher::Impl::LetGoOfVanished() {
+    for (auto seq : sched.TakeVanished()) {
+        if (rows.erase(seq) > 0) to_release.push_back(seq);  // not counted in flight any more
+        held.erase(seq);
+    }
 }
 
 void Dispatcher::Impl::StartReady(TimeMs now) {
@@ -348,10 +358,7 @@ void Dispatcher::Impl::StartReady(TimeMs now) {
         }
         StartOne(hs->hook, std::move(c), now, nullptr);
     }
-    for (auto seq : sched.TakeVanished()) {
-        rows.erase(seq);
-        held.erase(seq);
-    }
+    LetGoOfVanished();
     // Ready claims of webhooks disabled or deleted since: back to the store, pending.
     for (auto seq : sched.TakeUnstartable()) {
         rows.erase(seq);

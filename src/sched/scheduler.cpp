@@ -509,6 +509,7 @@ std::optional<std::int64_t> Scheduler::NextStart(TimeMs now) {
         // Claims that can no longer start (their partition or webhook went) are dropped;
         // those of a disabled webhook go back to the store.
         while (!g.ready.empty() && !s.Startable(g.ready.front())) {
+            s.vanished.push_back(g.ready.front());
             g.ready.pop_front();
             --s.ready;
         }

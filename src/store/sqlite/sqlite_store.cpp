@@ -80,6 +80,7 @@ public:
     };
 
     Status Init(const SqliteOptions& o) {
+        load_window_ = std::max(1, o.load_window);
         full_sync_ = o.synchronous == "FULL";
         if (auto r = w_.Open(o.path, true, o.synchronous, o.busy_timeout_ms); !r) return r;
         if (auto r = Migrate(w_, nullptr); !r) return r;
@@ -122,16 +123,45 @@ public:
             Stmt s(*off);
             while (s.Step() == SQLITE_ROW) queue_->SetEnabled(s.Text(0), false);
         }
+        cursor_ = 0;
+        complete_ = false;
+        return LoadWindow();
+    }
+
+    // The next window of pending deliveries, in seq order (entity chains need their oldest
+    // first). wmu_ and qmu_ held: no commit falls between the read and the cursor, so a
+    // delivery left out of the scheduler for being beyond the window is always read later.
+    Status LoadWindow() {
         auto st = w_.Prepare(
-            "SELECT seq, webhook_id, next_at, order_key FROM deliveries WHERE state = 0 AND test = 0 ORDER BY seq");
+            "SELECT seq, webhook_id, next_at, order_key FROM deliveries WHERE state = 0 AND test = 0 AND seq > ? "
+            "ORDER BY seq LIMIT ?");
         if (!st) return Fail(st.error());
         Stmt s(*st);
+        s.BindAll(cursor_, load_window_);
         int rc;
+        int n = 0;
         while ((rc = s.Step()) == SQLITE_ROW) {
-            queue_->Add(sched::Entry{s.Int(0), s.Text(1), s.OptInt(2).value_or(0), s.OptText(3)});
+            cursor_ = s.Int(0);
+            queue_->Add(sched::Entry{cursor_, s.Text(1), s.OptInt(2).value_or(0), s.OptText(3)});
+            ++n;
         }
         if (rc != SQLITE_DONE) return Fail(w_.LastError(rc, "loading the queue"));
+        complete_ = n < load_window_;
         return {};
+    }
+
+    // Whether a delivery is beyond the loaded window (a later window brings it); qmu_ held.
+    [[nodiscard]] bool Beyond(std::int64_t seq) const { return !complete_ && seq > cursor_; }
+
+    // Tops the scheduler up with the next window when fewer than half a window is queued.
+    // Never waits for a commit: when one is under way, a later claim tops up.
+    void TopUp() {
+        if (complete_) return;
+        std::unique_lock w(wmu_, std::try_to_lock);
+        if (!w) return;
+        std::lock_guard q(qmu_);
+        if (!queue_ || complete_ || queue_->QueuedIn(0) >= static_cast<std::size_t>(load_window_ / 2)) return;
+        if (auto r = LoadWindow(); !r) spdlog::warn("loading the next window of the queue: {}", r.error().message);
     }
 
     // ---------------------------------------------------------------- sites, tokens
@@ -474,6 +504,7 @@ public:
     // of their own, so a claim never waits behind an ingest commit.
     Result<std::vector<Claimed>> Claim(std::string_view node, TimeMs now, DurationMs lease_ms, int limit) override {
         (void)node;  // one process owns the database: leases are held in memory
+        TopUp();
         std::vector<Claimed> out;
         std::vector<std::size_t> misses;  // positions in `out` to read from the database
         {
@@ -769,6 +800,7 @@ private:
         }
         const auto n = static_cast<std::int64_t>(entries.size());
         std::lock_guard lock(qmu_);
+        std::erase_if(entries, [&](const sched::Entry& e) { return Beyond(e.seq); });
         if (queue_) queue_->Requeue(std::move(entries));
         return n;
     }
@@ -1047,6 +1079,8 @@ private:
         // Committed: now the deliveries may be claimed.
         std::lock_guard qlock(qmu_);
         if (!queue_) return;
+        std::erase_if(added, [&](const sched::Entry& e) { return Beyond(e.seq); });
+        std::erase_if(fresh, [&](const Claimed& c) { return Beyond(c.seq); });
         queue_->Add(std::move(added));
         for (auto& c : fresh) {
             const std::int64_t seq = c.seq;
@@ -1066,6 +1100,11 @@ private:
     Db c_;
     std::mutex qmu_;  // guards queue_ and fresh_; taken after wmu_ when both are held
     sched::Scheduler* queue_ = nullptr;  // fed with the pending deliveries (Attach)
+    // Windowed loading: pending deliveries up to cursor_ are in the scheduler (all of them
+    // once complete_); written under wmu_ and qmu_, read under either.
+    std::int64_t cursor_ = 0;
+    std::atomic<bool> complete_{true};
+    int load_window_ = 100'000;
     // New deliveries as a claim returns them, kept from their ingest until claimed, so a
     // claim need not read them back: most are claimed within moments, and each claim's
     // read transaction starts with an empty page cache (another connection wrote since),

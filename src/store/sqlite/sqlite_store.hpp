@@ -22,6 +22,9 @@ struct SqliteOptions {
     std::string path;                  //!< the database file (its folder must exist)
     std::string synchronous = "FULL";  //!< FULL (power-loss safe) or NORMAL (crash safe)
     int busy_timeout_ms = 5000;        //!< how long a write waits for a lock before kUnavailable
+    //! Pending deliveries loaded into the scheduler at a time (the next window when fewer
+    //! than half are left), so millions pending are never in memory at once.
+    int load_window = 100'000;
 };
 
 //! Opens the database, applies pending migrations and returns the store.
