@@ -112,7 +112,8 @@ public:
     //! Runs `statements` in order, sent together and answered in one round trip (libpq's
     //! pipeline mode; a pending BEGIN goes with them). Returns their results in order, or
     //! the first failure: the statements after a failed one do not run, and inside a
-    //! transaction the failure aborts it (Commit then fails; Rollback ends it).
+    //! transaction the failure aborts it (Commit then fails; Rollback ends it). Outside a
+    //! transaction the statements form one implicit transaction: all or none apply.
     [[nodiscard]] Result<std::vector<PgResult>> Pipeline(std::span<const Statement> statements);
     //! Pipeline() followed by COMMIT in the same round trip; ends the transaction. Success
     //! means committed. An error means not known to be committed: kUnavailable when the
