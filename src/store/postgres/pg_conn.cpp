@@ -53,6 +53,7 @@ Status Conn::Connect() {
     prepared_.clear();
     in_tx_ = false;
     tx_broken_ = false;
+    begin_pending_ = false;
     conn_ = PQconnectdb(url_.c_str());
     if (PQstatus(conn_) != CONNECTION_OK) {
         std::string msg = PQerrorMessage(conn_);
@@ -94,13 +95,33 @@ Result<PgResult> Conn::Check(PGresult* r, std::string_view what) {
     return Fail(std::move(e));
 }
 
+// The session is unusable (lost, or its protocol state unknown): closed, so the next
+// transaction starts on a fresh one; a transaction in progress is lost with it.
+void Conn::Drop() {
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    prepared_.clear();
+    if (in_tx_) tx_broken_ = true;
+}
+
 Result<PgResult> Conn::Simple(std::string_view sql) {
     if (auto u = Usable(); !u) return Fail(u.error());
+    if (begin_pending_) {
+        // One simple query with the pending BEGIN: one round trip.
+        begin_pending_ = false;
+        return Check(PQexec(conn_, ("BEGIN; " + std::string(sql)).c_str()), "query");
+    }
     return Check(PQexec(conn_, std::string(sql).c_str()), "query");
 }
 
 Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& params) {
     if (auto u = Usable(); !u) return Fail(u.error());
+    if (begin_pending_) {
+        const Statement one{sql, params};
+        auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
+        if (!r) return Fail(r.error());
+        return std::move(r->front());
+    }
     std::string key(sql);
     auto it = prepared_.find(key);
     if (it == prepared_.end()) {
@@ -117,13 +138,149 @@ Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& para
                  "query");
 }
 
+Result<std::vector<PgResult>> Conn::Pipeline(std::span<const Statement> statements) {
+    if (auto u = Usable(); !u) return Fail(u.error());
+    return RunPipeline(statements, false);
+}
+
+Result<std::vector<PgResult>> Conn::PipelineAndCommit(std::span<const Statement> statements) {
+    if (!in_tx_) return Fail(Error::Internal("COMMIT outside a transaction"));
+    if (tx_broken_ || !conn_ || PQstatus(conn_) != CONNECTION_OK) {
+        Rollback();
+        return Fail(Error::Unavailable("the PostgreSQL session was lost inside a transaction; nothing was committed"));
+    }
+    return RunPipeline(statements, true);
+}
+
+// Sends [BEGIN,] the statements (each prepared first when this session has not prepared
+// it yet) [and COMMIT], then one sync, and reads the answers in order. A failed command
+// makes the server skip the rest up to the sync (PGRES_PIPELINE_ABORTED).
+Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> statements, bool commit) {
+    enum class Kind { kBegin, kPrepare, kStatement, kCommit };
+    struct Queued {
+        Kind kind;
+        std::size_t index;  // of the statement (kPrepare, kStatement)
+        std::string name;   // of the statement prepared (kPrepare)
+    };
+    if (PQenterPipelineMode(conn_) != 1) return Fail(ToError(conn_, nullptr, "entering pipeline mode"));
+    std::vector<Queued> queued;
+    std::unordered_map<std::string, std::string> preparing;  // sql → name, prepared by this pipeline
+    bool sent = true;
+    auto send = [&](int ok, Queued q) {
+        if (ok == 1) queued.push_back(std::move(q));
+        sent = sent && ok == 1;
+    };
+    auto send_plain = [&](const char* sql, Kind kind) {
+        send(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0), {kind, 0, {}});
+    };
+    if (begin_pending_) send_plain("BEGIN", Kind::kBegin);
+    std::vector<const char*> values;
+    for (std::size_t i = 0; i < statements.size() && sent; ++i) {
+        std::string sql(statements[i].sql);
+        std::string name;
+        if (auto it = prepared_.find(sql); it != prepared_.end()) {
+            name = it->second;
+        } else if (auto p = preparing.find(sql); p != preparing.end()) {
+            name = p->second;
+        } else {
+            name = "s" + std::to_string(prepared_.size() + preparing.size());
+            preparing.emplace(sql, name);
+            send(PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), {Kind::kPrepare, i, name});
+            if (!sent) break;
+        }
+        values.clear();
+        for (const auto& p : statements[i].params) values.push_back(p ? p->c_str() : nullptr);
+        send(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
+                                 0),
+             {Kind::kStatement, i, {}});
+    }
+    if (sent && commit) send_plain("COMMIT", Kind::kCommit);
+    if (sent) sent = PQpipelineSync(conn_) == 1;
+
+    std::vector<PgResult> out(statements.size());
+    std::optional<Error> failed;  // the first command that failed
+    bool lost = !sent;
+    bool committed = false;
+    bool commit_answered = false;
+    for (const Queued& q : queued) {
+        if (lost) break;
+        PGresult* r = PQgetResult(conn_);
+        if (!r) {
+            lost = true;
+            break;
+        }
+        const auto st = PQresultStatus(r);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            switch (q.kind) {
+                case Kind::kBegin:
+                    begin_pending_ = false;
+                    break;
+                case Kind::kPrepare:
+                    prepared_.emplace(std::string(statements[q.index].sql), q.name);
+                    break;
+                case Kind::kStatement:
+                    break;
+                case Kind::kCommit:
+                    // A transaction that had failed answers COMMIT with "ROLLBACK".
+                    commit_answered = true;
+                    committed = std::strcmp(PQcmdStatus(r), "COMMIT") == 0;
+                    break;
+            }
+            if (q.kind == Kind::kStatement) {
+                out[q.index] = PgResult(r);
+            } else {
+                PQclear(r);
+            }
+        } else {
+            if (st != PGRES_PIPELINE_ABORTED && !failed) {
+                const char* what = q.kind == Kind::kCommit ? "COMMIT" : q.kind == Kind::kBegin ? "BEGIN" : "query";
+                failed = ToError(conn_, r, what);
+            }
+            PQclear(r);
+        }
+        // Each command's answer ends with a null result.
+        while (PGresult* rest = PQgetResult(conn_)) PQclear(rest);
+        if (PQstatus(conn_) != CONNECTION_OK) lost = true;
+    }
+    if (!lost) {
+        PGresult* r = PQgetResult(conn_);
+        lost = !r || PQresultStatus(r) != PGRES_PIPELINE_SYNC;
+        if (r) PQclear(r);
+    }
+    if (!lost) lost = PQexitPipelineMode(conn_) != 1 || PQstatus(conn_) != CONNECTION_OK;
+
+    if (lost) {
+        Error e = ToError(conn_, nullptr, "pipeline");
+        if (failed) e.message = failed->message;
+        e.code = ErrorCode::kUnavailable;  // the answer was lost: whatever was sent may have been applied
+        Drop();
+        if (commit) Rollback();
+        return Fail(std::move(e));
+    }
+    if (commit) {
+        if (committed) {
+            in_tx_ = false;
+            tx_broken_ = false;
+            begin_pending_ = false;
+            return out;
+        }
+        // Not committed: a statement failed (the COMMIT was skipped) or the transaction had
+        // failed before (COMMIT answered ROLLBACK). Either way it ends here.
+        Rollback();
+        if (failed) return Fail(std::move(*failed));
+        return Fail(Error::Unavailable(commit_answered ? "COMMIT: the transaction had failed and was rolled back"
+                                                       : "COMMIT: no answer"));
+    }
+    if (failed) return Fail(std::move(*failed));
+    return out;
+}
+
 Status Conn::Begin() {
     if (in_tx_) return Fail(Error::Internal("BEGIN inside a transaction"));
     if (auto u = Usable(); !u) return u;
-    auto r = Check(PQexec(conn_, "BEGIN"), "BEGIN");
-    if (!r) return Fail(r.error());
     in_tx_ = true;
     tx_broken_ = false;
+    begin_pending_ = true;
     return {};
 }
 
@@ -132,6 +289,11 @@ Status Conn::Commit() {
     if (tx_broken_ || !conn_ || PQstatus(conn_) != CONNECTION_OK) {
         Rollback();
         return Fail(Error::Unavailable("the PostgreSQL session was lost inside a transaction; nothing was committed"));
+    }
+    if (begin_pending_) {  // nothing was sent: nothing to commit
+        in_tx_ = false;
+        begin_pending_ = false;
+        return {};
     }
     PGresult* r = PQexec(conn_, "COMMIT");
     const bool sent = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -149,9 +311,15 @@ Status Conn::Commit() {
 }
 
 void Conn::Rollback() {
-    if (in_tx_ && !tx_broken_ && conn_ && PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+    // Nothing to end when BEGIN was never sent, or the server is outside a transaction
+    // (a BEGIN that failed, a COMMIT that answered ROLLBACK).
+    if (in_tx_ && !tx_broken_ && !begin_pending_ && conn_ && PQstatus(conn_) == CONNECTION_OK &&
+        PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+        PQclear(PQexec(conn_, "ROLLBACK"));
+    }
     in_tx_ = false;
     tx_broken_ = false;
+    begin_pending_ = false;
 }
 
 Pool::Pool(std::string url, int size) {

@@ -9,6 +9,10 @@
 // answered COMMIT (an aborted transaction answers ROLLBACK to a COMMIT: that is an error).
 // A COMMIT whose answer was lost is reported as kUnavailable: the caller cannot know
 // whether it was applied, and must treat it as not acknowledged.
+//
+// Round trips: Begin() sends nothing; BEGIN goes out with the transaction's first
+// statement (in one round trip with it). Pipeline() sends several statements (and, with
+// PipelineAndCommit, the COMMIT) in libpq's pipeline mode: one round trip for all of them.
 #include <libpq-fe.h>
 
 #include <chrono>
@@ -17,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -83,6 +88,12 @@ std::string IntArray(const std::vector<int>& v);
 //! silent network cut ends a session in seconds rather than hours.
 std::string WithKeepalives(const std::string& url);
 
+//! One statement of a Pipeline, run as a prepared statement like Conn::Exec.
+struct Statement {
+    std::string_view sql;
+    std::vector<Param> params;
+};
+
 //! One session. Not thread-safe: one caller at a time (the pool hands it out).
 class Conn final {
 public:
@@ -98,7 +109,19 @@ public:
     //! use Begin/Commit/Rollback, which track the transaction.
     [[nodiscard]] Result<PgResult> Simple(std::string_view sql);
 
-    //! Starts a transaction (reconnecting first if the session was lost between transactions).
+    //! Runs `statements` in order, sent together and answered in one round trip (libpq's
+    //! pipeline mode; a pending BEGIN goes with them). Returns their results in order, or
+    //! the first failure: the statements after a failed one do not run, and inside a
+    //! transaction the failure aborts it (Commit then fails; Rollback ends it). Outside a
+    //! transaction the statements form one implicit transaction: all or none apply.
+    [[nodiscard]] Result<std::vector<PgResult>> Pipeline(std::span<const Statement> statements);
+    //! Pipeline() followed by COMMIT in the same round trip; ends the transaction. Success
+    //! means committed. An error means not known to be committed: kUnavailable when the
+    //! answer was lost (it may have been applied), else the statement's error (it was not).
+    [[nodiscard]] Result<std::vector<PgResult>> PipelineAndCommit(std::span<const Statement> statements);
+
+    //! Starts a transaction (reconnecting first if the session was lost between
+    //! transactions). Sends nothing: BEGIN goes out with the first statement.
     [[nodiscard]] Status Begin();
     //! Commits; an error means the transaction is not known to be committed.
     [[nodiscard]] Status Commit();
@@ -110,9 +133,12 @@ public:
 private:
     Status Usable();
     Result<PgResult> Check(PGresult* r, std::string_view what);
+    Result<std::vector<PgResult>> RunPipeline(std::span<const Statement> statements, bool commit);
+    void Drop();
     std::string url_;
     PGconn* conn_ = nullptr;
     bool in_tx_ = false;
+    bool begin_pending_ = false;  // Begin() was called, BEGIN not sent yet
     bool tx_broken_ = false;  // the session was lost inside the current transaction
     std::unordered_map<std::string, std::string> prepared_;  // sql → statement name
 };

@@ -37,6 +37,7 @@ using postgres::Param;
 using postgres::PgResult;
 using postgres::Pool;
 using postgres::RowRef;
+using postgres::Statement;
 
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
@@ -1096,15 +1097,15 @@ private:
         return true;
     }
 
-    // The group transaction, set-based: BEGIN, at most three statements and COMMIT,
-    // whatever the number of jobs (the cost of a commit is round trips and the WAL flush,
-    // not rows):
-    //   0. (keyed jobs only) the idempotency records, INSERT … ON CONFLICT DO NOTHING: a key
-    //      already recorded (or committed meanwhile by another node: the insert waits for
-    //      it) makes its job a replay, answered with the recorded ids;
-    //   1. every event, and the enabled webhooks of the batch's sites;
-    //   2. every delivery, and one NOTIFY for the owners (the seq range written and its
-    //      partitions).
+    // The group transaction, set-based: a fixed number of statements whatever the number
+    // of jobs, sent in two round trips (libpq's pipeline mode; the cost of a commit is
+    // round trips and the WAL flush, not rows):
+    //   1. BEGIN, (keyed jobs only) the idempotency records, INSERT … ON CONFLICT DO
+    //      NOTHING: a key already recorded (or committed meanwhile by another node: the
+    //      insert waits for it) makes its job a replay, answered with the recorded ids
+    //      (one more round trip reads them); and the enabled webhooks of the batch's sites;
+    //   2. every event, every delivery with one NOTIFY for the owners (the seq range written
+    //      and its partitions), and COMMIT.
     // Anything that fails fails every job of the group, and no caller is told "committed"
     // unless COMMIT itself was answered.
     // The group commit, then (its connection back in the pool: a window being read may
@@ -1140,15 +1141,28 @@ private:
             }
             j->result = std::move(res);
         }
-        if (auto r = ClaimKeys(c, batch); !r) return abort(r.error());
 
-        // Statement 1: every event, and (they do not depend on each other) the enabled
-        // webhooks of the batch's sites.
+        // Round trip 1: the keys and (they do not depend on each other) the enabled webhooks
+        // of the batch's sites (of replays too: they are not matched).
+        KeyClaim keys = KeysOf(batch);
         std::vector<Param> sites;
+        for (auto* j : batch) sites.push_back(*j->site);
+        std::vector<Statement> first;
+        if (keys.statement) first.push_back(std::move(*keys.statement));
+        first.push_back({"SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
+                         "WHERE site = ANY($1::text[]) AND enabled = 1",
+                         {ArrayLiteral(sites)}});
+        auto r1 = c.Pipeline(first);
+        if (!r1) return abort(r1.error());
+        if (keys.statement) {
+            if (auto k = ApplyKeys(c, batch, keys, r1->front()); !k) return abort(k.error());
+        }
+        const PgResult& hooks = r1->back();
+
+        // Round trip 2: every event, every delivery and the notice, COMMIT.
         std::vector<Param> ev_id, ev_site, ev_type, ev_entity, ev_eid, ev_num, ev_at, ev_trace, ev_state;
         for (auto* j : batch) {
             if (j->result->replayed) continue;
-            sites.push_back(*j->site);
             const std::string at = std::to_string(j->now);
             for (const ChangeEvent& e : *j->events) {
                 ev_id.push_back(e.id.str());
@@ -1163,35 +1177,38 @@ private:
             }
         }
         job_added_.clear();
-        if (!sites.empty()) {
-            auto hooks = QOn(c,
-                             "WITH ev AS (INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at, "
-                             "traceparent, tracestate) "
-                             "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[], "
-                             "$7::bigint[], $9::text[], $10::text[])) "
-                             "SELECT id, events, send_everything, entities, ordering, part, site FROM webhooks "
-                             "WHERE site = ANY($8::text[]) AND enabled = 1",
-                             ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type), ArrayLiteral(ev_entity),
-                             ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at), ArrayLiteral(sites),
-                             ArrayLiteral(ev_trace), ArrayLiteral(ev_state));
-            if (!hooks) return abort(hooks.error());
-            if (auto d = InsertDeliveries(c, batch, *hooks); !d) return abort(d.error());
+        std::vector<Statement> second;
+        if (!ev_id.empty()) {
+            second.push_back({"INSERT INTO events(id, site, event, entity, entity_id, entity_num, created_at, "
+                              "traceparent, tracestate) "
+                              "SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], "
+                              "$6::int[], $7::bigint[], $8::text[], $9::text[])",
+                              {ArrayLiteral(ev_id), ArrayLiteral(ev_site), ArrayLiteral(ev_type),
+                               ArrayLiteral(ev_entity), ArrayLiteral(ev_eid), ArrayLiteral(ev_num), ArrayLiteral(ev_at),
+                               ArrayLiteral(ev_trace), ArrayLiteral(ev_state)}});
+            if (auto d = DeliveriesOf(batch, hooks)) second.push_back(std::move(*d));
         }
-        if (auto cm = c.Commit(); !cm) {
-            // Committed or not, nobody knows (the answer was lost): the notice, if it went
+        auto r2 = c.PipelineAndCommit(second);
+        if (!r2) {
+            // Committed or not, nobody knows when the answer was lost: the notice, if it went
             // out, is this node's own and skipped, so reload what this node serves.
-            if (!job_added_.empty()) reload_.store(true);
-            return fail_all(cm.error());
+            if (second.size() > 1 && r2.error().code == ErrorCode::kUnavailable) reload_.store(true);
+            return fail_all(r2.error());
+        }
+        if (second.size() > 1) {
+            const PgResult& d = (*r2)[1];
+            for (int i = 0; i < d.Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(d, i)));
         }
         committed_ = true;
     }
 
-    // Statement 2 of CommitIngest: one delivery per matching webhook and event, and in the
-    // same statement the notice for the owners of the partitions that got work. It names
-    // exactly this transaction's rows: [lo, hi] holds all of them, and every one is
-    // committed when the notice arrives (NOTIFY is delivered on commit). Rows of other
-    // transactions in the range come with their own notices; adding one twice is harmless.
-    Status InsertDeliveries(Conn& c, std::vector<IngestJob*>& batch, const PgResult& hooks) {
+    // Statement 2 of CommitIngest's second round trip: one delivery per matching webhook
+    // and event, and in the same statement the notice for the owners of the partitions that
+    // got work. It names exactly this transaction's rows: [lo, hi] holds all of them, and
+    // every one is committed when the notice arrives (NOTIFY is delivered on commit). Rows
+    // of other transactions in the range come with their own notices; adding one twice is
+    // harmless. Counts each job's deliveries; nullopt when there are none.
+    std::optional<Statement> DeliveriesOf(std::vector<IngestJob*>& batch, const PgResult& hooks) {
         std::unordered_map<std::string, std::vector<std::pair<MatchInfo, std::string>>> by_site;
         for (int i = 0; i < hooks.Rows(); ++i) {
             RowRef row(hooks, i);
@@ -1221,34 +1238,37 @@ private:
                 }
             }
         }
-        if (d_id.empty()) return {};
-        auto d = QOn(c,
-                     "WITH d AS (INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, "
-                     "entity_num, state, next_at, order_key, created_at, updated_at, part) "
-                     "SELECT u.id, u.site, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, u.at, u.ord, u.at, u.at, u.part "
-                     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], "
-                     "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
-                     "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
-                     "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part), "
-                     "n AS (SELECT pg_notify('hookd_work', 'n ' || $12 || ' ' || min(seq) || ' ' || max(seq) || ' ' || "
-                     "string_agg(DISTINCT part::text, ',')) FROM d HAVING count(*) > 0) "
-                     "SELECT seq, webhook_id, next_at, order_key, part, (SELECT count(*) FROM n) FROM d",
-                     ArrayLiteral(d_id), ArrayLiteral(d_site), ArrayLiteral(d_hook), ArrayLiteral(d_event),
-                     ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
-                     ArrayLiteral(d_order), ArrayLiteral(d_part), ArrayLiteral(d_at), sender_);
-        if (!d) return Fail(d.error());
-        for (int i = 0; i < d->Rows(); ++i) job_added_.push_back(ReadEntry(RowRef(*d, i)));
-        return {};
+        if (d_id.empty()) return std::nullopt;
+        return Statement{
+            "WITH d AS (INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, "
+            "entity_num, state, next_at, order_key, created_at, updated_at, part) "
+            "SELECT u.id, u.site, u.hook, u.evt, u.ev, u.en, u.eid, u.num, 0, u.at, u.ord, u.at, u.at, u.part "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], "
+            "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
+            "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
+            "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part), "
+            "n AS (SELECT pg_notify('hookd_work', 'n ' || $12 || ' ' || min(seq) || ' ' || max(seq) || ' ' || "
+            "string_agg(DISTINCT part::text, ',')) FROM d HAVING count(*) > 0) "
+            "SELECT seq, webhook_id, next_at, order_key, part, (SELECT count(*) FROM n) FROM d",
+            {ArrayLiteral(d_id), ArrayLiteral(d_site), ArrayLiteral(d_hook), ArrayLiteral(d_event),
+             ArrayLiteral(d_type), ArrayLiteral(d_entity), ArrayLiteral(d_eid), ArrayLiteral(d_num),
+             ArrayLiteral(d_order), ArrayLiteral(d_part), ArrayLiteral(d_at), sender_}};
     }
 
-    // Step 1 of CommitIngest: records the keys of the keyed jobs; a job whose key was
-    // recorded before (or twice in this batch) becomes a replay of the first one's ids.
-    Status ClaimKeys(Conn& c, std::vector<IngestJob*>& batch) {
-        std::vector<Param> k_site, k_key, k_ids, k_at;
+    // The idempotency records of a group's keyed jobs (KeysOf), and the first job of each
+    // key: a later job with the same key in the batch replays it.
+    struct KeyClaim {
+        std::optional<Statement> statement;  // nullopt: no keyed job
         std::map<std::pair<std::string, std::string>, IngestJob*> first;
+        std::size_t count = 0;  // keys in the statement
+    };
+
+    KeyClaim KeysOf(std::vector<IngestJob*>& batch) {
+        KeyClaim out;
+        std::vector<Param> k_site, k_key, k_ids, k_at;
         for (auto* j : batch) {
             if (!j->key) continue;
-            auto [it, fresh] = first.emplace(std::pair{*j->site, *j->key}, j);
+            auto [it, fresh] = out.first.emplace(std::pair{*j->site, *j->key}, j);
             if (!fresh) {  // the same key twice in one batch: the second replays the first
                 j->result->ids = it->second->result->ids;
                 j->result->replayed = true;
@@ -1261,18 +1281,23 @@ private:
             k_ids.push_back(JoinList(ids));
             k_at.push_back(std::to_string(j->now));
         }
-        if (k_key.empty()) return {};
-        auto ins = QOn(c,
-                       "INSERT INTO idempotency(site, key, ids, created_at) "
-                       "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
-                       "ON CONFLICT DO NOTHING RETURNING site, key",
-                       ArrayLiteral(k_site), ArrayLiteral(k_key), ArrayLiteral(k_ids), ArrayLiteral(k_at));
-        if (!ins) return Fail(ins.error());
-        if (ins->Rows() == static_cast<int>(k_key.size())) return {};
+        out.count = k_key.size();
+        if (k_key.empty()) return out;
+        out.statement = Statement{"INSERT INTO idempotency(site, key, ids, created_at) "
+                                  "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) "
+                                  "ON CONFLICT DO NOTHING RETURNING site, key",
+                                  {ArrayLiteral(k_site), ArrayLiteral(k_key), ArrayLiteral(k_ids), ArrayLiteral(k_at)}};
+        return out;
+    }
+
+    // Reads the answer to KeysOf's statement: a job whose key was recorded before becomes a
+    // replay of the recorded ids (read in one more round trip).
+    Status ApplyKeys(Conn& c, std::vector<IngestJob*>& batch, const KeyClaim& keys, const PgResult& ins) {
+        if (ins.Rows() == static_cast<int>(keys.count)) return {};
         std::set<std::pair<std::string, std::string>> recorded;
-        for (int i = 0; i < ins->Rows(); ++i) recorded.emplace(RowRef(*ins, i).Text(0), RowRef(*ins, i).Text(1));
+        for (int i = 0; i < ins.Rows(); ++i) recorded.emplace(RowRef(ins, i).Text(0), RowRef(ins, i).Text(1));
         std::vector<Param> seen_site, seen_key;
-        for (const auto& [sk, j] : first) {
+        for (const auto& [sk, j] : keys.first) {
             if (!recorded.contains(sk)) {
                 seen_site.push_back(sk.first);
                 seen_key.push_back(sk.second);
@@ -1285,7 +1310,7 @@ private:
         if (!old) return Fail(old.error());
         for (int i = 0; i < old->Rows(); ++i) {
             RowRef row(*old, i);
-            IngestJob* j = first.at({row.Text(0), row.Text(1)});
+            IngestJob* j = keys.first.at({row.Text(0), row.Text(1)});
             j->result->ids.clear();
             for (auto& id : SplitList(row.Text(2))) j->result->ids.emplace_back(std::move(id));
             j->result->replayed = true;
@@ -1293,7 +1318,7 @@ private:
         // Jobs replaying another job of this batch copy its ids after the fact.
         for (auto* j : batch) {
             if (!j->key || !j->result->replayed) continue;
-            IngestJob* f = first.at({*j->site, *j->key});
+            IngestJob* f = keys.first.at({*j->site, *j->key});
             if (f != j) j->result->ids = f->result->ids;
         }
         return {};

@@ -105,6 +105,67 @@ TEST_F(PgConnTest, CommitOfAFailedTransactionIsAnError) {
     EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "1");
 }
 
+// Begin() sends nothing: BEGIN goes with the first statement, and a transaction that ran
+// nothing commits without a round trip.
+TEST_F(PgConnTest, APipelineRunsItsStatementsAndItsCommitInOneGo) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Commit());
+    const std::string insert = "INSERT INTO " + table_ + " SELECT unnest($1::int[])";
+    const std::string count = "SELECT count(*) FROM " + table_;
+    ASSERT_TRUE(c.Begin());
+    const std::vector<Statement> first{{insert, {"{1,2}"}}, {count, {}}};
+    auto r = c.Pipeline(first);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->size(), 2U);
+    EXPECT_EQ((*r)[0].Affected(), 2);
+    EXPECT_EQ(RowRef((*r)[1], 0).Text(0), "2");
+    EXPECT_EQ(AdminValue(count), "0");  // not committed yet
+    const std::vector<Statement> second{{insert, {"{3}"}}};
+    auto cm = c.PipelineAndCommit(second);
+    ASSERT_TRUE(cm) << cm.error().message;
+    EXPECT_FALSE(c.in_transaction());
+    EXPECT_EQ(AdminValue(count), "3");
+}
+
+TEST_F(PgConnTest, AFailedStatementOfAPipelineCommitsNothing) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    const std::string insert = "INSERT INTO " + table_ + " SELECT unnest($1::int[])";
+    const std::string count = "SELECT count(*) FROM " + table_;
+    ASSERT_TRUE(c.Begin());
+    const std::vector<Statement> all{{insert, {"{1}"}}, {"SELECT 1/0", {}}, {insert, {"{2}"}}};
+    auto cm = c.PipelineAndCommit(all);
+    ASSERT_FALSE(cm);
+    EXPECT_EQ(cm.error().code, ErrorCode::kInternal) << cm.error().message;  // not "unknown": not committed
+    EXPECT_FALSE(c.in_transaction());
+    EXPECT_EQ(AdminValue(count), "0");
+    // The session goes on.
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec(insert, {"{4}"}));
+    ASSERT_TRUE(c.Commit());
+    EXPECT_EQ(AdminValue(count), "1");
+}
+
+TEST_F(PgConnTest, ASessionLostBeforeAPipelinedCommitIsNotReportedCommitted) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    const std::string insert = "INSERT INTO " + table_ + " SELECT unnest($1::int[])";
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.Exec(insert, {"{1}"}));
+    Terminate(c);
+    const std::vector<Statement> rest{{insert, {"{2}"}}};
+    auto cm = c.PipelineAndCommit(rest);
+    ASSERT_FALSE(cm);
+    EXPECT_EQ(cm.error().code, ErrorCode::kUnavailable);
+    EXPECT_FALSE(c.in_transaction());
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "0");
+    // Between transactions the session is replaced.
+    ASSERT_TRUE(c.Exec(insert, {"{3}"}));
+    EXPECT_EQ(AdminValue("SELECT count(*) FROM " + table_), "1");
+}
+
 TEST(PgPoolTest, AcquireGivesUpAfterItsDeadline) {
     Pool pool("postgresql://unused", 1);
     auto first = pool.Acquire();
