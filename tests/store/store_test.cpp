@@ -8,8 +8,10 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <set>
 
 #include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -61,10 +63,12 @@ protected:
         if (!db_.empty()) PgAdmin(admin_url_, "DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
     }
 
-    std::unique_ptr<Store> Open(const std::string& key) {
+    std::unique_ptr<Store> Open(const std::string& key, int load_window = 0) {
         auto box = *crypto::SecretBox::Create(key);
-        auto s = GetParam() == "postgres" ? OpenPostgresStore({WithDatabase(admin_url_, db_), 4}, box)
-                                          : OpenSqliteStore({dir_.File("hookd.db"), "FULL", 200}, box);
+        PostgresOptions pg{WithDatabase(admin_url_, db_), 4};
+        SqliteOptions lite{dir_.File("hookd.db"), "FULL", 200};
+        if (load_window > 0) pg.load_window = lite.load_window = load_window;
+        auto s = GetParam() == "postgres" ? OpenPostgresStore(pg, box) : OpenSqliteStore(lite, box);
         EXPECT_TRUE(s) << (s ? "" : s.error().message);
         if (!s) return nullptr;
         // A fresh scheduler, as a process has after a restart; claims are not started here,
@@ -760,6 +764,46 @@ TEST_P(StoreTest, CompleteCountsAttemptsPerWebhookAndHour) {
 
 // Change capture commits several source transactions at once: in order, each with its own
 // idempotency key (a replayed one answers from its record and writes nothing).
+// More pending deliveries than a window: loaded a window at a time (never whole), topped
+// up as the queue runs low, and an entity's deliveries still go out oldest first — also
+// those written while older ones were not loaded yet.
+TEST_P(StoreTest, PendingDeliveriesAreLoadedAWindowAtATimeAndEntityOrderHolds) {
+    auto w = MakeWebhook("acme", {}, Ordering::kEntity);
+    auto events = [](int n) {
+        std::vector<ChangeEvent> out;
+        for (int i = 0; i < n; ++i) out.push_back(Event(EventType::kCreate, "Room", i % 2 == 0 ? "1" : std::to_string(i + 100)));
+        return out;
+    };
+    ASSERT_TRUE(store_->Ingest("acme", events(20), std::nullopt, kT0));  // 10 of them for Room 1
+    store_.reset();
+    store_ = Open(std::string(32, 'k'), 4);  // a restart: the scheduler is fed anew
+    std::size_t loaded = 0;
+    for (int p = 0; p < 256; ++p) loaded += queue_->QueuedIn(p);
+    EXPECT_LE(loaded, 8u) << "a window (or two, if it was topped up already), not all 20";
+    ASSERT_TRUE(store_->Ingest("acme", events(4), std::nullopt, kT0 + 1));  // 2 more for Room 1
+    std::vector<std::int64_t> room1;
+    std::set<std::int64_t> seen;
+    for (int round = 0; round < 500 && seen.size() < 24; ++round) {
+        auto c = store_->Claim("n", kT0 + 10, 30'000, 100);
+        ASSERT_TRUE(c) << c.error().message;
+        std::vector<Outcome> outs;
+        for (const auto& d : *c) {
+            EXPECT_TRUE(seen.insert(d.seq).second) << "claimed twice: " << d.seq;
+            if (d.delivery.entity_id.text == "1") room1.push_back(d.seq);
+            Outcome o = Recorded(d.seq, w.id, Attempt{1, kT0 + 10, 1, 200, AttemptError::kNone, "ok"},
+                                 DeliveryState::kSucceeded);
+            o.part = d.part;
+            o.fence = d.fence;
+            outs.push_back(std::move(o));
+        }
+        ASSERT_TRUE(store_->Complete(outs, kT0 + 11));
+        if (c->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(seen.size(), 24u);
+    EXPECT_EQ(room1.size(), 12u);
+    EXPECT_TRUE(std::is_sorted(room1.begin(), room1.end())) << "Room 1 out of order";
+}
+
 TEST_P(StoreTest, IngestManyCommitsInOrderWithEachKey) {
     const Webhook w = MakeWebhook("acme", {});
     ASSERT_TRUE(store_->Ingest("acme", {Event(EventType::kCreate, "Room", "1")}, "k1", kT0));

@@ -10,12 +10,9 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <algorithm>
 #include <random>
-#include <set>
 #include <thread>
 
-#include "store/postgres/ownership.hpp"
 #include "store/postgres/pg_store.hpp"
 
 namespace hookd::store::postgres {
@@ -224,87 +221,6 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
         EXPECT_EQ(after_gone.load(), 0);
     }
     for (int fd : filler) close(fd);
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
-}
-
-// A partition with more pending deliveries than a window is loaded a window at a time
-// (never whole), topped up as its queue runs low, and an entity's deliveries still go out
-// oldest first — also those written while older ones were not loaded yet.
-TEST(PgStoreWindowTest, APartitionIsLoadedAWindowAtATimeAndEntityOrderHolds) {
-    if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_w_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
-    const auto box = *crypto::SecretBox::Create(std::string(32, 'k'));
-    constexpr TimeMs kT0 = 1'700'000'000'000;
-    PostgresOptions options{url, 2};
-    options.load_window = 4;
-    auto events = [](int from, int n, const std::string& entity_id) {
-        std::vector<ChangeEvent> out;
-        for (int i = 0; i < n; ++i) {
-            ChangeEvent e;
-            e.type = EventType::kCreate;
-            e.entity = "Room";
-            e.entity_id = EntityId{i % 2 == 0 ? entity_id : std::to_string(from + i + 1000), true};
-            out.push_back(std::move(e));
-        }
-        return out;
-    };
-    Webhook w;
-    {
-        // Written while no node sends: 20 deliveries, 10 of them for Room 1.
-        auto store = OpenPostgresStore(options, box);
-        ASSERT_TRUE(store) << store.error().message;
-        ASSERT_TRUE((*store)->CreateSite({"acme", "Acme", kT0}));
-        w.id = NewTypedId<WebhookId>(kWebhookPrefix);
-        w.site = "acme";
-        w.payload_url = "http://127.0.0.1:9/hook";
-        w.secret = "mySecret";
-        w.events = Bit(EventType::kCreate);
-        w.send_everything = true;
-        w.ordering = Ordering::kEntity;
-        w.created_at = w.updated_at = kT0;
-        ASSERT_TRUE((*store)->CreateWebhook(w));
-        ASSERT_TRUE((*store)->Ingest("acme", events(0, 20, "1"), std::nullopt, kT0));
-    }
-    sched::Scheduler queue(sched::SchedulerOptions{.idempotent_adds = true, .buffer_per_slot = 0});
-    {
-        auto store = OpenPostgresStore(options, box);
-        ASSERT_TRUE(store) << store.error().message;
-        (*store)->Attach(&queue);
-        std::size_t loaded = 0;
-        for (int p = 0; p < kPartitions; ++p) loaded += queue.QueuedIn(p);
-        EXPECT_LE(loaded, 8u) << "a window (or two, if the listener topped it up already), not all 20";
-        // Two more for Room 1, written while older ones are not loaded yet.
-        ASSERT_TRUE((*store)->Ingest("acme", events(20, 4, "1"), std::nullopt, kT0 + 1));
-        std::vector<std::int64_t> room1;
-        std::set<std::int64_t> seen;
-        for (int round = 0; round < 500 && seen.size() < 24; ++round) {
-            auto c = (*store)->Claim("n", kT0 + 10, 30'000, 100);
-            ASSERT_TRUE(c) << c.error().message;
-            std::vector<Outcome> outs;
-            for (const auto& d : *c) {
-                EXPECT_TRUE(seen.insert(d.seq).second) << "claimed twice: " << d.seq;
-                if (d.delivery.entity_id.text == "1") room1.push_back(d.seq);
-                Outcome o;
-                o.seq = d.seq;
-                o.webhook_id = d.delivery.webhook_id;
-                o.part = d.part;
-                o.fence = d.fence;
-                o.lease_owner = "n";
-                o.attempt = Attempt{1, kT0 + 10, 1, 200, AttemptError::kNone, "ok"};
-                o.state = DeliveryState::kSucceeded;
-                outs.push_back(std::move(o));
-            }
-            ASSERT_TRUE((*store)->Complete(outs, kT0 + 11));
-            if (c->empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        EXPECT_EQ(seen.size(), 24u);
-        EXPECT_EQ(room1.size(), 12u);
-        EXPECT_TRUE(std::is_sorted(room1.begin(), room1.end())) << "Room 1 out of order";
-        (*store)->Attach(nullptr);
-    }
     AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
