@@ -194,7 +194,8 @@ TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
             EXPECT_EQ(p.find("deliveries_pending"), std::string::npos) << sql << "\n" << p;
         }
         for (const std::string sql :
-             {"SELECT seq FROM deliveries WHERE part = 3 AND state = 0 AND test = 0 AND next_at IS NOT NULL ORDER BY seq",
+             {"SELECT seq FROM deliveries WHERE part = 3 AND state = 0 AND test = 0 AND next_at IS NOT NULL "
+              "ORDER BY seq",
               "SELECT count(*) FROM deliveries WHERE state = 0 AND test = 0 AND next_at IS NOT NULL"}) {
             const std::string p = plan(sql);
             EXPECT_NE(p.find("deliveries_pending"), std::string::npos) << sql << "\n" << p;
