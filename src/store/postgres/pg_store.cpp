@@ -775,9 +775,12 @@ public:
     }
 
     Result<QueueStats> Stats() override {
-        auto r = Q("SELECT (SELECT count(*) FROM deliveries WHERE state = 0), (SELECT min(d.created_at) FROM "
-                   "deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 0 AND d.attempt_count = 0 "
-                   "AND d.test = 0 AND w.enabled = 1)");
+        // The queued rows (deliveries_pending's predicate; a test message in flight is not queued).
+        auto r =
+            Q("SELECT (SELECT count(*) FROM deliveries WHERE state = 0 AND test = 0 "
+              "AND next_at IS NOT NULL), (SELECT min(d.created_at) FROM deliveries d JOIN webhooks w "
+              "ON w.id = d.webhook_id WHERE d.state = 0 AND d.test = 0 AND d.next_at IS NOT NULL "
+              "AND d.attempt_count = 0 AND w.enabled = 1)");
         if (!r) return Fail(r.error());
         QueueStats q;
         q.pending = RowRef(*r, 0).Int(0);

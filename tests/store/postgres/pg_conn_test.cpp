@@ -1,6 +1,7 @@
 // The PostgreSQL connection layer against a real server (HOOKD_TEST_PG_URL): a session
 // lost inside a transaction is never silently replaced, COMMIT means committed, the pool
-// gives up after its deadline, and the store's listener honours unsubscription.
+// gives up after its deadline, the store's listener honours unsubscription, and the
+// pending rows' index serves only the statements that ask for queued rows.
 #include "store/postgres/pg_conn.hpp"
 
 #include <fcntl.h>
@@ -221,6 +222,46 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
         EXPECT_EQ(after_gone.load(), 0);
     }
     for (int fd : filler) close(fd);
+    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+}
+
+// Migration 9. With a partial index whose predicate is only `state = 0`, the claim's read
+// and Complete's UPDATE (by seq, `AND state = 0`) could be planned as a full scan of it —
+// which a long transaction holding the xmin horizon makes O(deliveries since). On a fresh
+// store (tiny statistics, sequential scans off) the old schema chose exactly that.
+TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
+    if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
+    std::mt19937_64 rng{std::random_device{}()};
+    const std::string db = "hookd_i_" + std::to_string(rng() % 1000000000ULL);
+    AdminValue("CREATE DATABASE " + db);
+    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    {
+        auto store = OpenPostgresStore({url, 1}, *crypto::SecretBox::Create(std::string(32, 'k')));
+        ASSERT_TRUE(store) << store.error().message;
+        Conn c(url);
+        ASSERT_TRUE(c.Connect());
+        ASSERT_TRUE(c.Simple("SET enable_seqscan = off"));
+        auto plan = [&](const std::string& sql) {
+            auto r = c.Simple("EXPLAIN " + sql);
+            EXPECT_TRUE(r) << sql;
+            std::string out;
+            for (int i = 0; r && i < r->Rows(); ++i) out += RowRef(*r, i).Text(0) + "\n";
+            return out;
+        };
+        for (const std::string sql : {"SELECT seq, id FROM deliveries WHERE seq = ANY('{1,2}') AND state = 0",
+                                      "UPDATE deliveries SET state = 1, next_at = NULL WHERE seq = 1 AND state = 0"}) {
+            const std::string p = plan(sql);
+            EXPECT_NE(p.find("deliveries_pkey"), std::string::npos) << sql << "\n" << p;
+            EXPECT_EQ(p.find("deliveries_pending"), std::string::npos) << sql << "\n" << p;
+        }
+        for (const std::string sql :
+             {"SELECT seq FROM deliveries WHERE part = 3 AND state = 0 AND test = 0 AND next_at IS NOT NULL "
+              "ORDER BY seq",
+              "SELECT count(*) FROM deliveries WHERE state = 0 AND test = 0 AND next_at IS NOT NULL"}) {
+            const std::string p = plan(sql);
+            EXPECT_NE(p.find("deliveries_pending"), std::string::npos) << sql << "\n" << p;
+        }
+    }
     AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
