@@ -110,7 +110,7 @@ launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUN
 if cmake -S . -B build-tsan -DHOOKD_TSAN=ON "${san_flags[@]}" "${launcher[@]}" >/dev/null &&
    cmake --build build-tsan -j"$(nproc)" --target delivery_test store_test capture_test; then
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    run_ctest build-tsan tsan --timeout 300 -R "Dispatcher|HttpClient|StoreTest|GroupCommit|PgConn|PgPool|PgStoreListener|CaptureTest"
+    run_ctest build-tsan tsan --timeout 300 -R "Scheduler|Dispatcher|HttpClient|StoreTest|GroupCommit|PgConn|PgPool|PgStore|CaptureTest"
 else
   echo "tsan build failed"; failed=$((failed + 1))
 fi
