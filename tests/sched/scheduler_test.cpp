@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
 
 namespace hookd::sched {
 namespace {
@@ -238,6 +241,37 @@ TEST(Scheduler, IdempotentAddsIgnoreWhatIsQueuedOrHeld) {
     EXPECT_EQ(q.queued(), 0u);
     q.Finish(1, std::nullopt);
     EXPECT_TRUE(q.Claim(kT0, kLease, 10).empty());
+}
+
+// The store feeds from its threads while the dispatcher claims and starts from its own:
+// every delivery is started once (TSan runs this in CI).
+TEST(Scheduler, FeedingWhileClaimingAndStartingLosesNothing) {
+    Scheduler q(SchedulerOptions{.idempotent_adds = true, .global_max_in_flight = 64, .busy_max_in_flight = 64});
+    constexpr int kPerFeeder = 5000;
+    std::atomic<bool> fed1{false}, fed2{false};
+    auto feed = [&](int first, std::atomic<bool>& done) {
+        for (int i = 0; i < kPerFeeder; ++i) {
+            q.Add(E(first + i, "wh_" + std::to_string(i % 7), kT0, i % 3 == 0 ? std::optional<std::string>("k" + std::to_string(i % 5)) : std::nullopt));
+            if (i % 100 == 0) q.Add(E(first + i, "wh_" + std::to_string(i % 7)));  // announced twice
+        }
+        done = true;
+    };
+    std::thread a(feed, 1, std::ref(fed1));
+    std::thread b(feed, 1 + kPerFeeder, std::ref(fed2));
+    std::set<std::int64_t> started;
+    for (int i = 0; i < 7; ++i) q.SetLimits("wh_" + std::to_string(i), Limits{4, std::nullopt}, kT0);
+    for (int round = 0; round < 200000 && started.size() < 2u * kPerFeeder; ++round) {
+        for (auto seq : q.Claim(kT0, kLease, 64)) q.Ready(seq);
+        while (auto seq = q.NextStart(kT0)) {
+            EXPECT_TRUE(started.insert(*seq).second) << *seq;
+            q.Ended(*seq);
+            q.Finish(*seq, std::nullopt);
+        }
+        if (fed1 && fed2 && q.queued() == 0 && q.held() == 0 && q.ready() == 0) break;
+    }
+    a.join();
+    b.join();
+    EXPECT_EQ(started.size(), 2u * kPerFeeder);
 }
 
 }  // namespace
