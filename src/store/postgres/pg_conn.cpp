@@ -138,6 +138,21 @@ Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& para
                  "query");
 }
 
+Result<PgResult> Conn::ExecPlanned(std::string_view sql, const std::vector<Param>& params) {
+    if (auto u = Usable(); !u) return Fail(u.error());
+    if (begin_pending_) {
+        if (auto b = Check(PQexec(conn_, "BEGIN"), "begin"); !b) return Fail(b.error());
+        begin_pending_ = false;
+    }
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    const std::string text(sql);
+    return Check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                              nullptr, 0),
+                 "query");
+}
+
 Result<std::vector<PgResult>> Conn::Pipeline(std::span<const Statement> statements) {
     if (auto u = Usable(); !u) return Fail(u.error());
     return RunPipeline(statements, false);

@@ -105,6 +105,10 @@ public:
     [[nodiscard]] Status Connect();
     //! Runs `sql` as a prepared statement (prepared once per connection) with text params.
     [[nodiscard]] Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
+    //! Like Exec, but planned for these parameters and the tables as they are now, every
+    //! time (an unnamed statement): for the hot statements whose cached generic plan, made
+    //! when the tables were empty, would keep scanning them as they grow.
+    Result<PgResult> ExecPlanned(std::string_view sql, const std::vector<Param>& params);
     //! Runs one or more statements without parameters (DDL, SET, LISTEN). Not BEGIN/COMMIT:
     //! use Begin/Commit/Rollback, which track the transaction.
     [[nodiscard]] Result<PgResult> Simple(std::string_view sql);
