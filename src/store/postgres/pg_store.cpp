@@ -208,26 +208,24 @@ public:
     // ---------------------------------------------------------------- helpers
     template <typename... Args>
     Result<PgResult> Q(std::string_view sql, const Args&... args) {
-        auto c = pool_.Acquire();
-        if (!c) return Fail(c.error());
-        return (*c)->Exec(sql, {P(args)...});
+        return OnPool(&Conn::Exec, sql, {P(args)...});
     }
     template <typename... Args>
     static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
         return c.Exec(sql, {P(args)...});
     }
-    // Q and QOn planned afresh every time (Conn::ExecPlanned): the claim's read and the
+    // Q planned afresh every time (Conn::ExecPlanned): for the claim's read and the
     // outcomes' UPDATE, whose generic plans made on a new, empty database seq-scanned
     // `deliveries` (p50 of the 202 at 1,000 events/s went from 3 to 15-20 ms).
     template <typename... Args>
     Result<PgResult> QPlanned(std::string_view sql, const Args&... args) {
+        return OnPool(&Conn::ExecPlanned, sql, {P(args)...});
+    }
+    Result<PgResult> OnPool(Result<PgResult> (Conn::*exec)(std::string_view, const std::vector<Param>&),
+                            std::string_view sql, const std::vector<Param>& params) {
         auto c = pool_.Acquire();
         if (!c) return Fail(c.error());
-        return (*c)->ExecPlanned(sql, {P(args)...});
-    }
-    template <typename... Args>
-    static Result<PgResult> QOnPlanned(Conn& c, std::string_view sql, const Args&... args) {
-        return c.ExecPlanned(sql, {P(args)...});
+        return ((**c).*exec)(sql, params);
     }
 
     // Runs `fn(conn)` inside BEGIN/COMMIT on one connection. A session lost at any point
@@ -668,7 +666,7 @@ public:
                 duration.push_back(std::to_string(a.duration_ms));
                 snippet.push_back(a.response_snippet);
             }
-            auto u = QOnPlanned(c,
+            auto u = c.ExecPlanned(
                          "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
                          "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
                          "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
@@ -680,9 +678,10 @@ public:
                          "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
                          "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
                          "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
-                         ArrayLiteral(seq), ArrayLiteral(state), ArrayLiteral(number), ArrayLiteral(next_at),
-                         ArrayLiteral(status), ArrayLiteral(error), ArrayLiteral(fence), ArrayLiteral(started),
-                         ArrayLiteral(duration), ArrayLiteral(snippet), now);
+                         {P(ArrayLiteral(seq)), P(ArrayLiteral(state)), P(ArrayLiteral(number)),
+                          P(ArrayLiteral(next_at)), P(ArrayLiteral(status)), P(ArrayLiteral(error)),
+                          P(ArrayLiteral(fence)), P(ArrayLiteral(started)), P(ArrayLiteral(duration)),
+                          P(ArrayLiteral(snippet)), P(now)});
             if (!u) return Fail(u.error());
             applied_seqs.clear();
             for (int i = 0; i < u->Rows(); ++i) applied_seqs.insert(RowRef(*u, i).Int(0));
