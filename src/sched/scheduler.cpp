@@ -204,10 +204,15 @@ struct Scheduler::Impl {
         }
     }
 
+    // The bucket's tokens at `now` (rate-limited webhooks only).
+    static double TokensAt(const Gate& g, TimeMs now) {
+        const double rate = *g.limits.rate_per_second;
+        return std::min(rate, g.tokens + rate * static_cast<double>(now - g.refilled_at) / 1000.0);
+    }
+
     void Refill(Gate& g, TimeMs now) {
         if (!g.limits.rate_per_second) return;
-        const double rate = *g.limits.rate_per_second;
-        g.tokens = std::min(rate, g.tokens + rate * static_cast<double>(now - g.refilled_at) / 1000.0);
+        g.tokens = TokensAt(g, now);
         g.refilled_at = now;
     }
 
@@ -587,7 +592,7 @@ TimeMs Scheduler::NextStartAt(TimeMs now) {
             at = std::min(at, g.paused_until);
         } else if (g.limits.rate_per_second && g.tokens < 1.0) {
             const double rate = *g.limits.rate_per_second;
-            const double tokens = std::min(rate, g.tokens + rate * static_cast<double>(now - g.refilled_at) / 1000.0);
+            const double tokens = Impl::TokensAt(g, now);
             at = std::min(at, tokens >= 1.0 ? now : now + static_cast<TimeMs>((1.0 - tokens) * 1000.0 / rate) + 1);
         }
     }
