@@ -1,5 +1,6 @@
 #include "store/postgres/pg_conn.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace hookd::store::postgres {
@@ -51,6 +52,7 @@ Conn::~Conn() {
 Status Conn::Connect() {
     if (conn_) PQfinish(conn_);
     prepared_.clear();
+    retired_.clear();
     in_tx_ = false;
     tx_broken_ = false;
     begin_pending_ = false;
@@ -101,6 +103,7 @@ void Conn::Drop() {
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
     prepared_.clear();
+    retired_.clear();
     if (in_tx_) tx_broken_ = true;
 }
 
@@ -116,41 +119,43 @@ Result<PgResult> Conn::Simple(std::string_view sql) {
 
 Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& params) {
     if (auto u = Usable(); !u) return Fail(u.error());
-    if (begin_pending_) {
-        const Statement one{sql, params};
-        auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
-        if (!r) return Fail(r.error());
-        return std::move(r->front());
-    }
-    std::string key(sql);
-    auto it = prepared_.find(key);
-    if (it == prepared_.end()) {
-        const std::string name = "s" + std::to_string(prepared_.size());
-        auto prep = Check(PQprepare(conn_, name.c_str(), key.c_str(), 0, nullptr), "prepare");
-        if (!prep) return Fail(prep.error());
-        it = prepared_.emplace(std::move(key), name).first;
-    }
-    std::vector<const char*> values;
-    values.reserve(params.size());
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    return Check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
-                                nullptr, 0),
-                 "query");
+    const Statement one{sql, params};
+    auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
+    if (!r) return Fail(r.error());
+    return std::move(r->front());
 }
 
-Result<PgResult> Conn::ExecPlanned(std::string_view sql, const std::vector<Param>& params) {
+Result<PgResult> Conn::ExecGeneric(std::string_view sql, const std::vector<Param>& params) {
     if (auto u = Usable(); !u) return Fail(u.error());
-    if (begin_pending_) {
-        if (auto b = Check(PQexec(conn_, "BEGIN"), "begin"); !b) return Fail(b.error());
-        begin_pending_ = false;
+    const Statement one{sql, params, true};
+    auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
+    if (!r) return Fail(r.error());
+    return std::move(r->front());
+}
+
+// The name `sql` runs under in this session; empty when it must be prepared first (again).
+// PostgreSQL plans a prepared statement again only when its tables' statistics change,
+// that is after autovacuum's ANALYZE: on a new database the plan made while `deliveries`
+// was nearly empty (a sequential scan) would be kept while it grows, for a minute or more
+// (the 202 at 1,000 events/s went from 3 to 15-20 ms). So a statement is prepared again
+// after 64, 128, … 8,192 runs — its plan follows a table that grows with the work — and
+// when its plan is over 30 s old; planning is otherwise paid once, not at every run.
+std::string_view Conn::PlanFor(Plan& plan, std::chrono::steady_clock::time_point now) {
+    constexpr std::int64_t kFirst = 64;
+    constexpr std::int64_t kMost = 8192;
+    constexpr auto kMaxAge = std::chrono::seconds(30);
+    if (plan.replan_after == 0) plan.replan_after = kFirst;
+    if (plan.name.empty()) return {};
+    const bool used_up = plan.uses >= plan.replan_after;
+    if (!used_up && now - plan.at < kMaxAge) {
+        ++plan.uses;
+        return plan.name;
     }
-    std::vector<const char*> values;
-    values.reserve(params.size());
-    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-    const std::string text(sql);
-    return Check(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                              nullptr, 0),
-                 "query");
+    retired_.push_back(std::move(plan.name));
+    plan.name.clear();
+    // Old, not much used: the tables may have changed since; follow them closely again.
+    plan.replan_after = used_up ? std::min(plan.replan_after * 2, kMost) : kFirst;
+    return {};
 }
 
 Result<std::vector<PgResult>> Conn::Pipeline(std::span<const Statement> statements) {
@@ -171,11 +176,11 @@ Result<std::vector<PgResult>> Conn::PipelineAndCommit(std::span<const Statement>
 // it yet) [and COMMIT], then one sync, and reads the answers in order. A failed command
 // makes the server skip the rest up to the sync (PGRES_PIPELINE_ABORTED).
 Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> statements, bool commit) {
-    enum class Kind { kBegin, kPrepare, kStatement, kCommit };
+    enum class Kind { kBegin, kDeallocate, kSet, kPrepare, kStatement, kCommit };
     struct Queued {
         Kind kind;
         std::size_t index;  // of the statement (kPrepare, kStatement)
-        std::string name;   // of the statement prepared (kPrepare)
+        std::string name;   // of the statement prepared (kPrepare) or let go (kDeallocate)
     };
     if (PQenterPipelineMode(conn_) != 1) return Fail(ToError(conn_, nullptr, "entering pipeline mode"));
     std::vector<Queued> queued;
@@ -189,25 +194,38 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
         send(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0), {kind, 0, {}});
     };
     if (begin_pending_) send_plain("BEGIN", Kind::kBegin);
+    // Statements planned again (PlanFor): their old names go. Not transactional, so
+    // harmless inside a transaction that fails later.
+    for (const std::string& old : retired_) {
+        if (!sent) break;
+        send(PQsendQueryParams(conn_, ("DEALLOCATE " + old).c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0),
+             {Kind::kDeallocate, 0, old});
+    }
+    const auto now = std::chrono::steady_clock::now();
     std::vector<const char*> values;
     for (std::size_t i = 0; i < statements.size() && sent; ++i) {
         std::string sql(statements[i].sql);
         std::string name;
-        if (auto it = prepared_.find(sql); it != prepared_.end()) {
-            name = it->second;
-        } else if (auto p = preparing.find(sql); p != preparing.end()) {
+        if (auto p = preparing.find(sql); p != preparing.end()) {
             name = p->second;
+        } else if (auto planned = PlanFor(prepared_[sql], now); !planned.empty()) {
+            name = planned;
         } else {
-            name = "s" + std::to_string(prepared_.size() + preparing.size());
+            name = "s" + std::to_string(names_++);
             preparing.emplace(sql, name);
             send(PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr), {Kind::kPrepare, i, name});
             if (!sent) break;
         }
         values.clear();
         for (const auto& p : statements[i].params) values.push_back(p ? p->c_str() : nullptr);
+        // SET LOCAL holds to the end of the transaction: an explicit one, or the implicit
+        // one a pipeline's commands up to its sync form.
+        if (statements[i].generic) send_plain("SET LOCAL plan_cache_mode = force_generic_plan", Kind::kSet);
         send(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
                                  0),
              {Kind::kStatement, i, {}});
+        const bool more = i + 1 < statements.size() || commit || in_tx_;
+        if (statements[i].generic && more) send_plain("SET LOCAL plan_cache_mode TO DEFAULT", Kind::kSet);
     }
     if (sent && commit) send_plain("COMMIT", Kind::kCommit);
     if (sent) sent = PQpipelineSync(conn_) == 1;
@@ -230,9 +248,18 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
                 case Kind::kBegin:
                     begin_pending_ = false;
                     break;
-                case Kind::kPrepare:
-                    prepared_.emplace(std::string(statements[q.index].sql), q.name);
+                case Kind::kDeallocate:
+                    std::erase(retired_, q.name);
                     break;
+                case Kind::kSet:
+                    break;
+                case Kind::kPrepare: {
+                    Plan& plan = prepared_[std::string(statements[q.index].sql)];
+                    plan.name = q.name;
+                    plan.uses = 1;
+                    plan.at = now;
+                    break;
+                }
                 case Kind::kStatement:
                     break;
                 case Kind::kCommit:
@@ -248,7 +275,11 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
             }
         } else {
             if (st != PGRES_PIPELINE_ABORTED && !failed) {
-                const char* what = q.kind == Kind::kCommit ? "COMMIT" : q.kind == Kind::kBegin ? "BEGIN" : "query";
+                const char* what = q.kind == Kind::kCommit       ? "COMMIT"
+                                   : q.kind == Kind::kBegin      ? "BEGIN"
+                                   : q.kind == Kind::kDeallocate ? "DEALLOCATE"
+                                   : q.kind == Kind::kSet        ? "SET"
+                                                                 : "query";
                 failed = ToError(conn_, r, what);
             }
             PQclear(r);

@@ -92,6 +92,11 @@ std::string WithKeepalives(const std::string& url);
 struct Statement {
     std::string_view sql;
     std::vector<Param> params;
+    //! Run with its cached generic plan (plan_cache_mode force_generic_plan for this
+    //! statement alone), never planned for the parameters at hand: for the hot statements
+    //! over arrays of ids, for which PostgreSQL otherwise prefers a custom plan every time
+    //! (a custom plan knows the array's length; the generic one assumes 10 elements).
+    bool generic = false;
 };
 
 //! One session. Not thread-safe: one caller at a time (the pool hands it out).
@@ -103,12 +108,11 @@ public:
     Conn& operator=(const Conn&) = delete;
 
     [[nodiscard]] Status Connect();
-    //! Runs `sql` as a prepared statement (prepared once per connection) with text params.
+    //! Runs `sql` as a prepared statement with text params (prepared with its first run, in
+    //! the same round trip; planned again as described at Conn::PlanFor).
     [[nodiscard]] Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
-    //! Like Exec, but planned for these parameters and the tables as they are now, every
-    //! time (an unnamed statement): for the hot statements whose cached generic plan, made
-    //! when the tables were empty, would keep scanning them as they grow.
-    Result<PgResult> ExecPlanned(std::string_view sql, const std::vector<Param>& params);
+    //! Exec with Statement::generic.
+    [[nodiscard]] Result<PgResult> ExecGeneric(std::string_view sql, const std::vector<Param>& params);
     //! Runs one or more statements without parameters (DDL, SET, LISTEN). Not BEGIN/COMMIT:
     //! use Begin/Commit/Rollback, which track the transaction.
     [[nodiscard]] Result<PgResult> Simple(std::string_view sql);
@@ -138,13 +142,24 @@ private:
     Status Usable();
     Result<PgResult> Check(PGresult* r, std::string_view what);
     Result<std::vector<PgResult>> RunPipeline(std::span<const Statement> statements, bool commit);
+    struct Plan;
+    std::string_view PlanFor(Plan& plan, std::chrono::steady_clock::time_point now);
     void Drop();
     std::string url_;
     PGconn* conn_ = nullptr;
     bool in_tx_ = false;
     bool begin_pending_ = false;  // Begin() was called, BEGIN not sent yet
     bool tx_broken_ = false;  // the session was lost inside the current transaction
-    std::unordered_map<std::string, std::string> prepared_;  // sql → statement name
+    //! A statement prepared in this session: under which name, how often it ran since.
+    struct Plan {
+        std::string name;  // empty: to be prepared (again) with its next run
+        std::int64_t uses = 0;
+        std::int64_t replan_after = 0;
+        std::chrono::steady_clock::time_point at;
+    };
+    std::unordered_map<std::string, Plan> prepared_;  // by sql
+    std::vector<std::string> retired_;  // names to DEALLOCATE with the next round trip
+    std::uint64_t names_ = 0;
 };
 
 //! A fixed set of connections handed out one caller at a time.

@@ -208,24 +208,20 @@ public:
     // ---------------------------------------------------------------- helpers
     template <typename... Args>
     Result<PgResult> Q(std::string_view sql, const Args&... args) {
-        return OnPool(&Conn::Exec, sql, {P(args)...});
+        auto c = pool_.Acquire();
+        if (!c) return Fail(c.error());
+        return (**c).Exec(sql, {P(args)...});
+    }
+    //! Q with its cached generic plan (Statement::generic).
+    template <typename... Args>
+    Result<PgResult> QGeneric(std::string_view sql, const Args&... args) {
+        auto c = pool_.Acquire();
+        if (!c) return Fail(c.error());
+        return (**c).ExecGeneric(sql, {P(args)...});
     }
     template <typename... Args>
     static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
         return c.Exec(sql, {P(args)...});
-    }
-    // Q planned afresh every time (Conn::ExecPlanned): for the claim's read and the
-    // outcomes' UPDATE, whose generic plans made on a new, empty database seq-scanned
-    // `deliveries` (p50 of the 202 at 1,000 events/s went from 3 to 15-20 ms).
-    template <typename... Args>
-    Result<PgResult> QPlanned(std::string_view sql, const Args&... args) {
-        return OnPool(&Conn::ExecPlanned, sql, {P(args)...});
-    }
-    Result<PgResult> OnPool(Result<PgResult> (Conn::*exec)(std::string_view, const std::vector<Param>&),
-                            std::string_view sql, const std::vector<Param>& params) {
-        auto c = pool_.Acquire();
-        if (!c) return Fail(c.error());
-        return ((**c).*exec)(sql, params);
     }
 
     // Runs `fn(conn)` inside BEGIN/COMMIT on one connection. A session lost at any point
@@ -589,7 +585,7 @@ public:
             "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
             "created_at, part, next_at, " + std::string(kEventTraceColumns) +
             " FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0";
-        auto r = QPlanned(kSql, ArrayLiteral(ids));
+        auto r = QGeneric(kSql, ArrayLiteral(ids));
         if (!r) {
             std::lock_guard lock(qmu_);
             if (queue_) {
@@ -639,91 +635,7 @@ public:
         std::vector<WebhookId> disabled;
         if (outcomes.empty()) return disabled;
         std::unordered_set<std::int64_t> applied_seqs;
-        auto r = Tx([&](Conn& c) -> Status {
-            // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
-            if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
-            // Every outcome in one statement: the fenced UPDATE of the deliveries and the
-            // attempts of those that passed it. The same delivery twice in a batch: the first
-            // report counts (as it would, recorded one after the other).
-            std::vector<const Outcome*> firsts;
-            {
-                std::unordered_set<std::int64_t> seen;
-                for (const auto& o : outcomes) {
-                    if (seen.insert(o.seq).second) firsts.push_back(&o);
-                }
-            }
-            std::vector<Param> seq, state, number, next_at, status, error, fence, started, duration, snippet;
-            for (const Outcome* o : firsts) {
-                const Attempt& a = o->attempt;
-                seq.push_back(std::to_string(o->seq));
-                state.push_back(std::to_string(static_cast<int>(o->state)));
-                number.push_back(std::to_string(a.number));
-                next_at.push_back(P(o->next_attempt_at));
-                status.push_back(P(a.status));
-                error.push_back(std::to_string(static_cast<int>(a.error)));
-                fence.push_back(std::to_string(o->fence));
-                started.push_back(std::to_string(a.started_at));
-                duration.push_back(std::to_string(a.duration_ms));
-                snippet.push_back(a.response_snippet);
-            }
-            auto u = c.ExecPlanned(
-                         "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
-                         "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
-                         "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
-                         "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
-                         "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
-                         "WHERE d.seq = v.seq AND d.state = 0 AND d.attempt_count = v.number - 1 "
-                         "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
-                         "AND p.epoch = v.fence)) RETURNING d.seq) "
-                         "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
-                         "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
-                         "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
-                         {P(ArrayLiteral(seq)), P(ArrayLiteral(state)), P(ArrayLiteral(number)),
-                          P(ArrayLiteral(next_at)), P(ArrayLiteral(status)), P(ArrayLiteral(error)),
-                          P(ArrayLiteral(fence)), P(ArrayLiteral(started)), P(ArrayLiteral(duration)),
-                          P(ArrayLiteral(snippet)), P(now)});
-            if (!u) return Fail(u.error());
-            applied_seqs.clear();
-            for (int i = 0; i < u->Rows(); ++i) applied_seqs.insert(RowRef(*u, i).Int(0));
-            std::vector<const Outcome*> applied;  // in the order reported
-            for (const Outcome* o : firsts) {
-                if (applied_seqs.contains(o->seq)) applied.push_back(o);
-            }
-            for (const WebhookVerdict& v : DecideWebhooks(applied)) {
-                const std::string id = v.id.str();
-                Result<PgResult> f;
-                switch (v.clock) {
-                    case WebhookVerdict::Clock::kClear:
-                        f = QOn(c, "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-                                id);
-                        break;
-                    case WebhookVerdict::Clock::kStart:
-                        f = QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
-                                v.since, id);
-                        break;
-                    case WebhookVerdict::Clock::kRestart:
-                        f = QOn(c, "UPDATE webhooks SET failing_since = $1 WHERE id = $2", v.since, id);
-                        break;
-                }
-                if (!f) return Fail(f.error());
-                if (v.disable_reason) {
-                    auto d = QOn(c,
-                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
-                                 "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1",
-                                 *v.disable_reason, now, id);
-                    if (!d) return Fail(d.error());
-                } else if (v.auto_disable_after_ms > 0) {
-                    auto d = QOn(c,
-                                 "UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
-                                 "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1 "
-                                 "AND failing_since IS NOT NULL AND failing_since <= $4",
-                                 AutoDisableReason(v.auto_disable_after_ms), now, id, now - v.auto_disable_after_ms);
-                    if (!d) return Fail(d.error());
-                    if (d->Affected() > 0) disabled.push_back(v.id);
-                }
-            }
-            return RecordHours(c, applied);
-        });
+        auto r = RecordOutcomes(outcomes, now, applied_seqs, disabled);
         Untrack(outcomes);
         if (!r) return Fail(r.error());  // not recorded: the leases run out, and they are sent again
         std::lock_guard lock(qmu_);
@@ -858,8 +770,116 @@ private:
     // Adds the outcomes that applied to their webhooks' hourly counters, in Complete's
     // transaction: one statement, rows in (webhook, hour) order so concurrent writers lock
     // them in the same order.
-    static Status RecordHours(Conn& c, std::span<const Outcome* const> applied) {
-        if (applied.empty()) return {};
+    // Complete's transaction, in two round trips:
+    //   1. BEGIN, and every outcome in one statement: the fenced UPDATE of the deliveries and
+    //      the attempts of those that passed it. The same delivery twice in a batch: the
+    //      first report counts (as it would, recorded one after the other).
+    //   2. the webhooks' failure clocks and disables (they depend on which outcomes applied),
+    //      the hourly counts, COMMIT.
+    // A lost attempt record only repeats a delivery (at least once): no wait for a flush.
+    Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::unordered_set<std::int64_t>& applied_seqs,
+                          std::vector<WebhookId>& disabled) {
+        auto lease = pool_.Acquire();
+        if (!lease) return Fail(lease.error());
+        Conn& c = **lease;
+        if (auto b = c.Begin(); !b) return Fail(b.error());
+        std::vector<const Outcome*> firsts;
+        {
+            std::unordered_set<std::int64_t> seen;
+            for (const auto& o : outcomes) {
+                if (seen.insert(o.seq).second) firsts.push_back(&o);
+            }
+        }
+        std::vector<Param> seq, state, number, next_at, status, error, fence, started, duration, snippet;
+        for (const Outcome* o : firsts) {
+            const Attempt& a = o->attempt;
+            seq.push_back(std::to_string(o->seq));
+            state.push_back(std::to_string(static_cast<int>(o->state)));
+            number.push_back(std::to_string(a.number));
+            next_at.push_back(P(o->next_attempt_at));
+            status.push_back(P(a.status));
+            error.push_back(std::to_string(static_cast<int>(a.error)));
+            fence.push_back(std::to_string(o->fence));
+            started.push_back(std::to_string(a.started_at));
+            duration.push_back(std::to_string(a.duration_ms));
+            snippet.push_back(a.response_snippet);
+        }
+        // Cached generic plans for the rest of the transaction (see Statement::generic).
+        const Statement first[] = {
+            {"SET LOCAL synchronous_commit TO off", {}},
+            {"SET LOCAL plan_cache_mode = force_generic_plan", {}},
+            {"WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
+             "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
+             "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
+             "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
+             "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
+             // seq = ANY($1) as well: the generic plan reads the rows by key (it takes
+             // unnest for 100 rows, and would rather scan the table than look them up).
+             "WHERE d.seq = ANY($1::bigint[]) AND d.seq = v.seq AND d.state = 0 "
+             "AND d.attempt_count = v.number - 1 "
+             "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
+             "AND p.epoch = v.fence)) RETURNING d.seq) "
+             "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
+             "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
+             "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
+             {ArrayLiteral(seq), ArrayLiteral(state), ArrayLiteral(number), ArrayLiteral(next_at),
+              ArrayLiteral(status), ArrayLiteral(error), ArrayLiteral(fence), ArrayLiteral(started),
+              ArrayLiteral(duration), ArrayLiteral(snippet), P(now)}}};
+        auto r1 = c.Pipeline(first);
+        if (!r1) {
+            c.Rollback();
+            return Fail(r1.error());
+        }
+        const PgResult& u = r1->back();
+        applied_seqs.clear();
+        for (int i = 0; i < u.Rows(); ++i) applied_seqs.insert(RowRef(u, i).Int(0));
+        std::vector<const Outcome*> applied;  // in the order reported
+        for (const Outcome* o : firsts) {
+            if (applied_seqs.contains(o->seq)) applied.push_back(o);
+        }
+
+        std::vector<Statement> second;
+        std::vector<std::pair<std::size_t, WebhookId>> auto_disables;  // statement → webhook
+        for (const WebhookVerdict& v : DecideWebhooks(applied)) {
+            const std::string id = v.id.str();
+            switch (v.clock) {
+                case WebhookVerdict::Clock::kClear:
+                    second.push_back(
+                        {"UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL", {id}});
+                    break;
+                case WebhookVerdict::Clock::kStart:
+                    second.push_back({"UPDATE webhooks SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+                                      {P(v.since), id}});
+                    break;
+                case WebhookVerdict::Clock::kRestart:
+                    second.push_back({"UPDATE webhooks SET failing_since = $1 WHERE id = $2", {P(v.since), id}});
+                    break;
+            }
+            if (v.disable_reason) {
+                second.push_back({"UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
+                                  "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1",
+                                  {*v.disable_reason, P(now), id}});
+            } else if (v.auto_disable_after_ms > 0) {
+                auto_disables.emplace_back(second.size(), v.id);
+                second.push_back({"UPDATE webhooks SET enabled = 0, disabled_reason = $1, disabled_at = $2, "
+                                  "updated_at = $2, version = version + 1 WHERE id = $3 AND enabled = 1 "
+                                  "AND failing_since IS NOT NULL AND failing_since <= $4",
+                                  {AutoDisableReason(v.auto_disable_after_ms), P(now), id,
+                                   P(now - v.auto_disable_after_ms)}});
+            }
+        }
+        if (auto h = HoursStatement(applied)) second.push_back(std::move(*h));
+        auto r2 = c.PipelineAndCommit(second);
+        if (!r2) return Fail(r2.error());
+        for (const auto& [i, id] : auto_disables) {
+            if ((*r2)[i].Affected() > 0) disabled.push_back(id);
+        }
+        return {};
+    }
+
+    // The hourly counts of `applied` (webhook_hours), added in one statement.
+    static std::optional<Statement> HoursStatement(std::span<const Outcome* const> applied) {
+        if (applied.empty()) return std::nullopt;
         static const std::string kSql = [] {
             const auto cols = HourColumns();
             std::string sql = "INSERT INTO webhook_hours(webhook_id, hour, " + HourColumnList() +
@@ -881,8 +901,7 @@ private:
         }
         std::vector<Param> params;
         for (const auto& col : columns) params.push_back(ArrayLiteral(col));
-        if (auto r = c.Exec(kSql, params); !r) return Fail(r.error());
-        return {};
+        return Statement{kSql, std::move(params)};
     }
 
     // Claims in flight per partition, so a draining partition is handed over only when
