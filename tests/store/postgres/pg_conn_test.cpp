@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "store/postgres/pg_store.hpp"
@@ -56,6 +57,45 @@ protected:
     }
     std::string table_;
 };
+
+// A prepared statement is planned again as its tables may have changed (after 64, 128 …
+// runs): the old plan's name is let go on the server, so the session keeps one.
+TEST_F(PgConnTest, APreparedStatementIsPlannedAgainAndItsOldNameLetGo) {
+    Conn c(AdminUrl());
+    ASSERT_TRUE(c.Connect());
+    const std::string sql = "SELECT count(*) FROM " + table_ + " WHERE v = ANY($1::int[])";
+    auto prepared = [&] {
+        auto r = c.Simple("SELECT name FROM pg_prepared_statements WHERE statement = '" + sql + "'");
+        EXPECT_TRUE(r);
+        std::vector<std::string> names;
+        for (int i = 0; r && i < r->Rows(); ++i) names.push_back(RowRef(*r, i).Text(0));
+        return names;
+    };
+    std::set<std::string> seen;
+    for (int i = 0; i < 400; ++i) {
+        ASSERT_TRUE(i % 2 ? c.Exec(sql, {"{1,2}"}) : c.ExecGeneric(sql, {"{1,2}"}));
+        const auto names = prepared();
+        ASSERT_LE(names.size(), 2U) << "at run " << i;  // the old one goes with the next round trip
+        seen.insert(names.begin(), names.end());
+    }
+    EXPECT_GE(seen.size(), 3U);  // planned at runs 1, 65, 193 (and 385)
+    // Inside a transaction and in a pipeline the same.
+    ASSERT_TRUE(c.Begin());
+    const Statement two[] = {{sql, {"{1}"}}, {sql, {"{2}"}, true}};
+    for (int i = 0; i < 300; ++i) ASSERT_TRUE(c.Pipeline(two));
+    ASSERT_TRUE(c.Commit());
+    EXPECT_LE(prepared().size(), 2U);
+    // plan_cache_mode is back to its default after a generic statement, in and out of a
+    // transaction.
+    ASSERT_TRUE(c.ExecGeneric(sql, {"{1}"}));
+    EXPECT_EQ(RowRef(*c.Simple("SHOW plan_cache_mode"), 0).Text(0), "auto");
+    ASSERT_TRUE(c.Begin());
+    ASSERT_TRUE(c.ExecGeneric(sql, {"{1}"}));
+    auto mode = c.Exec("SELECT current_setting('plan_cache_mode')");
+    ASSERT_TRUE(mode);
+    EXPECT_EQ(RowRef(*mode, 0).Text(0), "auto");
+    ASSERT_TRUE(c.Commit());
+}
 
 TEST_F(PgConnTest, ASessionLostInsideATransactionFailsItUntilItEnds) {
     Conn c(AdminUrl());
