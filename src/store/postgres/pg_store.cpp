@@ -88,7 +88,7 @@ std::optional<Notice> ParseNotice(std::string_view text) {
         }
         return n;
     }
-    if (std::string_view("srex").find(n.kind) != std::string_view::npos && f.size() == 4) {
+    if (std::string_view("srexk").find(n.kind) != std::string_view::npos && f.size() == 4) {
         n.sender = f[1];
         std::int64_t p = 0;
         if (!num(f[2], p) || p < 0 || p >= postgres::kPartitions) return std::nullopt;
@@ -276,11 +276,38 @@ public:
         return {};
     }
 
+    // Every API request looks its token up: live tokens are kept for kTokenTtl, so a busy
+    // publisher costs no round trip. A revocation clears every node's cache (a 'k' notice,
+    // applied by the revoking node before it answers); a node whose listener lost its
+    // session clears its own when it comes back, and kTokenTtl bounds what a lost notice
+    // could keep alive. Unknown tokens are never kept: a new token works at once everywhere.
     Result<Token> FindToken(std::string_view hash) override {
+        const auto now = std::chrono::steady_clock::now();
+        std::uint64_t generation = 0;
+        {
+            std::lock_guard lock(token_mu_);
+            if (auto it = tokens_.find(hash); it != tokens_.end() && now - it->second.at < kTokenTtl) {
+                return it->second.token;
+            }
+            generation = token_generation_;
+        }
         auto r = Q("SELECT id, site, role, name, created_at FROM tokens WHERE hash = $1 AND revoked_at IS NULL", hash);
         if (!r) return Fail(r.error());
         if (r->Rows() == 0) return Fail(Error::NotFound("unknown token"));
-        return ReadToken(RowRef(*r, 0));
+        Token t = ReadToken(RowRef(*r, 0));
+        std::lock_guard lock(token_mu_);
+        // Not when a revocation came in while reading: the row may be from before it.
+        if (generation == token_generation_) {
+            if (tokens_.size() >= kTokensKept) tokens_.clear();
+            tokens_.insert_or_assign(std::string(hash), CachedToken{t, now});
+        }
+        return t;
+    }
+
+    void ForgetTokens() {
+        std::lock_guard lock(token_mu_);
+        tokens_.clear();
+        ++token_generation_;
     }
 
     Result<Page<Token>> ListTokens(const SiteId& site, const PageRequest& page) override {
@@ -300,6 +327,7 @@ public:
                    site);
         if (!r) return Fail(r.error());
         if (r->Affected() == 0) return Fail(Error::NotFound("token " + id.str() + " not found"));
+        Announce(Notice{'k', sender_, {0}, 0, 0, id.str()});
         return {};
     }
 
@@ -806,8 +834,9 @@ private:
         }
         // Cached generic plans for the rest of the transaction (see Statement::generic).
         const Statement first[] = {
-            {"SET LOCAL synchronous_commit TO off", {}},
-            {"SET LOCAL plan_cache_mode = force_generic_plan", {}},
+            {"SELECT set_config('synchronous_commit', 'off', true), "
+             "set_config('plan_cache_mode', 'force_generic_plan', true)",
+             {}},
             {"WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
              "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
              "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
@@ -1085,6 +1114,10 @@ private:
 
     // What a notice does to this node's queue; false when it does not concern this node.
     bool Apply(const Notice& n) {
+        if (n.kind == 'k') {  // a token was revoked: every node forgets the tokens it kept
+            ForgetTokens();
+            return false;
+        }
         std::vector<int> mine;
         for (int p : n.parts) {
             if (ownership_.Serves(p)) mine.push_back(p);
@@ -1370,7 +1403,10 @@ private:
                 for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
                 continue;
             }
-            if (!first) reload_.store(true);
+            if (!first) {
+                reload_.store(true);
+                ForgetTokens();  // a revocation's notice may have gone by
+            }
             first = false;
             listening_.store(true);
             while (!stop_ && PQstatus(conn.raw()) == CONNECTION_OK) {
@@ -1404,6 +1440,15 @@ private:
     crypto::SecretBox box_;
     postgres::Ownership ownership_;
     std::string sender_;  // names this process's notices
+    struct CachedToken {
+        Token token;
+        std::chrono::steady_clock::time_point at;
+    };
+    static constexpr auto kTokenTtl = std::chrono::seconds(5);
+    static constexpr std::size_t kTokensKept = 10'000;
+    std::mutex token_mu_;
+    std::map<std::string, CachedToken, std::less<>> tokens_;  // by hash, see FindToken
+    std::uint64_t token_generation_ = 0;  // counts ForgetTokens
     std::mutex qmu_;      // guards queue_; never held across a database call
     sched::Scheduler* queue_ = nullptr;  // fed with the pending deliveries of the served partitions (Attach)
     // Windowed loading: per partition, the seq up to which its pending rows are loaded.

@@ -265,6 +265,42 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
     AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
+// Tokens are kept by each node for a few seconds (FindToken); a revocation on one node
+// reaches the others' caches through a notice, and the revoking node forgets at once.
+TEST(PgStoreTest, ARevokedTokenStopsWorkingOnEveryNode) {
+    if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
+    std::mt19937_64 rng{std::random_device{}()};
+    const std::string db = "hookd_k_" + std::to_string(rng() % 1000000000ULL);
+    AdminValue("CREATE DATABASE " + db);
+    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    {
+        const auto box = *crypto::SecretBox::Create(std::string(32, 'k'));
+        auto a = OpenPostgresStore({url, 2, "node-a"}, box);
+        ASSERT_TRUE(a) << a.error().message;
+        auto b = OpenPostgresStore({url, 2, "node-b"}, box);
+        ASSERT_TRUE(b) << b.error().message;
+        ASSERT_TRUE((*a)->CreateSite({"s1", "Site", 1}));
+        const std::string hash(64, 'a');
+        ASSERT_TRUE((*a)->CreateToken({TokenId("tok_1"), "s1", Role::kPublisher, "p", 1}, hash));
+        // A token made on A works on B at once (unknown tokens are not kept), and is kept.
+        auto found = (*b)->FindToken(hash);
+        ASSERT_TRUE(found) << found.error().message;
+        EXPECT_EQ(found->id.str(), "tok_1");
+        ASSERT_TRUE((*a)->FindToken(hash));
+        ASSERT_TRUE((*a)->RevokeToken("s1", TokenId("tok_1"), 2));
+        auto on_a = (*a)->FindToken(hash);
+        ASSERT_FALSE(on_a);
+        EXPECT_EQ(on_a.error().code, ErrorCode::kNotFound);
+        bool gone_on_b = false;
+        for (int i = 0; i < 200 && !gone_on_b; ++i) {  // the notice's way; well within the 5 s TTL
+            gone_on_b = !(*b)->FindToken(hash);
+            if (!gone_on_b) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_TRUE(gone_on_b) << "node B still accepts the revoked token after 2 s";
+    }
+    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+}
+
 // Migration 9. With a partial index whose predicate is only `state = 0`, the claim's read
 // and Complete's UPDATE (by seq, `AND state = 0`) could be planned as a full scan of it —
 // which a long transaction holding the xmin horizon makes O(deliveries since). On a fresh
