@@ -125,7 +125,7 @@ Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& para
     return std::move(r->front());
 }
 
-Result<PgResult> Conn::ExecGeneric(std::string_view sql, const std::vector<Param>& params) {
+Result<PgResult> Conn::ExecLookup(std::string_view sql, const std::vector<Param>& params) {
     if (auto u = Usable(); !u) return Fail(u.error());
     const Statement one{sql, params, true};
     auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
@@ -220,12 +220,15 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
         for (const auto& p : statements[i].params) values.push_back(p ? p->c_str() : nullptr);
         // SET LOCAL holds to the end of the transaction: an explicit one, or the implicit
         // one a pipeline's commands up to its sync form.
-        if (statements[i].generic) send_plain("SET LOCAL plan_cache_mode = force_generic_plan", Kind::kSet);
+        if (statements[i].lookup) send_plain(std::string(kLookupSettings).c_str(), Kind::kSet);
         send(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
                                  0),
              {Kind::kStatement, i, {}});
         const bool more = i + 1 < statements.size() || commit || in_tx_;
-        if (statements[i].generic && more) send_plain("SET LOCAL plan_cache_mode TO DEFAULT", Kind::kSet);
+        if (statements[i].lookup && more) {
+            send_plain("SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'on', true)",
+                       Kind::kSet);
+        }
     }
     if (sent && commit) send_plain("COMMIT", Kind::kCommit);
     if (sent) sent = PQpipelineSync(conn_) == 1;

@@ -88,15 +88,20 @@ std::string IntArray(const std::vector<int>& v);
 //! silent network cut ends a session in seconds rather than hours.
 std::string WithKeepalives(const std::string& url);
 
+//! What Statement::lookup sets for its statement (SET LOCAL, as one statement): the
+//! rest of a transaction may say it first and leave it on.
+inline constexpr std::string_view kLookupSettings =
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)";
+
 //! One statement of a Pipeline, run as a prepared statement like Conn::Exec.
 struct Statement {
     std::string_view sql;
     std::vector<Param> params;
-    //! Run with its cached generic plan (plan_cache_mode force_generic_plan for this
-    //! statement alone), never planned for the parameters at hand: for the hot statements
-    //! over arrays of ids, for which PostgreSQL otherwise prefers a custom plan every time
-    //! (a custom plan knows the array's length; the generic one assumes 10 elements).
-    bool generic = false;
+    //! A lookup by key (of rows named by an array of ids): run on its cached generic plan,
+    //! made with sequential scans off (kLookupSettings, for this statement alone). With
+    //! arrays PostgreSQL otherwise plans afresh at every run (a custom plan knows the
+    //! array's length), and a plan made while the table is nearly empty scans it whole.
+    bool lookup = false;
 };
 
 //! One session. Not thread-safe: one caller at a time (the pool hands it out).
@@ -111,8 +116,8 @@ public:
     //! Runs `sql` as a prepared statement with text params (prepared with its first run, in
     //! the same round trip; planned again as described at Conn::PlanFor).
     [[nodiscard]] Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
-    //! Exec with Statement::generic.
-    [[nodiscard]] Result<PgResult> ExecGeneric(std::string_view sql, const std::vector<Param>& params);
+    //! Exec with Statement::lookup.
+    [[nodiscard]] Result<PgResult> ExecLookup(std::string_view sql, const std::vector<Param>& params);
     //! Runs one or more statements without parameters (DDL, SET, LISTEN). Not BEGIN/COMMIT:
     //! use Begin/Commit/Rollback, which track the transaction.
     [[nodiscard]] Result<PgResult> Simple(std::string_view sql);

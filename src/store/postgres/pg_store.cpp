@@ -212,12 +212,12 @@ public:
         if (!c) return Fail(c.error());
         return (**c).Exec(sql, {P(args)...});
     }
-    //! Q with its cached generic plan (Statement::generic).
+    //! Q as a lookup by key (Statement::lookup).
     template <typename... Args>
-    Result<PgResult> QGeneric(std::string_view sql, const Args&... args) {
+    Result<PgResult> QLookup(std::string_view sql, const Args&... args) {
         auto c = pool_.Acquire();
         if (!c) return Fail(c.error());
-        return (**c).ExecGeneric(sql, {P(args)...});
+        return (**c).ExecLookup(sql, {P(args)...});
     }
     template <typename... Args>
     static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
@@ -613,7 +613,7 @@ public:
             "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
             "created_at, part, next_at, " + std::string(kEventTraceColumns) +
             " FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0";
-        auto r = QGeneric(kSql, ArrayLiteral(ids));
+        auto r = QLookup(kSql, ArrayLiteral(ids));
         if (!r) {
             std::lock_guard lock(qmu_);
             if (queue_) {
@@ -832,18 +832,17 @@ private:
             duration.push_back(std::to_string(a.duration_ms));
             snippet.push_back(a.response_snippet);
         }
-        // Cached generic plans for the rest of the transaction (see Statement::generic).
+        // Lookups by key for the rest of the transaction (see Statement::lookup).
         const Statement first[] = {
-            {"SELECT set_config('synchronous_commit', 'off', true), "
-             "set_config('plan_cache_mode', 'force_generic_plan', true)",
-             {}},
+            {"SELECT set_config('synchronous_commit', 'off', true)", {}},
+            {postgres::kLookupSettings, {}},
             {"WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
              "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
              "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
              "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
              "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
-             // seq = ANY($1) as well: the generic plan reads the rows by key (it takes
-             // unnest for 100 rows, and would rather scan the table than look them up).
+             // seq = ANY($1) as well: the plan reads the rows by key, not by a join with
+             // unnest (which it takes for 100 rows).
              "WHERE d.seq = ANY($1::bigint[]) AND d.seq = v.seq AND d.state = 0 "
              "AND d.attempt_count = v.number - 1 "
              "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
