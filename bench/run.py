@@ -1740,18 +1740,22 @@ def targets(ctx: Context) -> list:
         add("≤ 0.07 CPU s per 1000 deliveries (throughput)", fmt(r["cpuSecondsPer1000"], digits=4),
             r["cpuSecondsPer1000"] <= 0.07)
         add("peak RSS ≤ 60 MB (100,000-event run)", f"{fmt(r['peakRssMb'])} MB", r["peakRssMb"] <= 60)
+    # One node on PostgreSQL is held to issue 13's targets, the embedded store to its own.
+    pg_store = ctx.store == "postgres"
+    tag = "(issue 13) " if pg_store else ""
+    ingest_min, p50_max, p99_max, fanout_max = (40_000, 3, 20, 150) if pg_store else (50_000, 2, 10, 100)
     if "ingest" in R and "batch1000" in R["ingest"]:
         r = R["ingest"]["batch1000"]
-        add("ingest ≥ 50,000 events/s, batches of 1000", f"{fmt(r['eventsPerSecond'])} events/s",
-            r["eventsPerSecond"] >= 50_000)
+        add(f"{tag}ingest ≥ {ingest_min:,} events/s, batches of 1000", f"{fmt(r['eventsPerSecond'])} events/s",
+            r["eventsPerSecond"] >= ingest_min)
     if "latency" in R:
         r = R["latency"]
-        add("p50 ≤ 2 ms at 1000 events/s", f"{fmt(r['p50Ms'])} ms", r["p50Ms"] <= 2)
-        add("p99 ≤ 10 ms at 1000 events/s", f"{fmt(r['p99Ms'])} ms", r["p99Ms"] <= 10)
+        add(f"{tag}p50 ≤ {p50_max} ms at 1000 events/s", f"{fmt(r['p50Ms'])} ms", r["p50Ms"] <= p50_max)
+        add(f"{tag}p99 ≤ {p99_max} ms at 1000 events/s", f"{fmt(r['p99Ms'])} ms", r["p99Ms"] <= p99_max)
     if "fanout" in R:
         r = R["fanout"]
-        add("fan-out to 1000 webhooks ≤ 100 ms", f"median {fmt(r['medianMs'])} ms, first {fmt(r['firstRoundMs'])} ms",
-            r["medianMs"] <= 100)
+        add(f"{tag}fan-out to 1000 webhooks ≤ {fanout_max} ms",
+            f"median {fmt(r['medianMs'])} ms, first {fmt(r['firstRoundMs'])} ms", r["medianMs"] <= fanout_max)
     if "isolation" in R:
         r = R["isolation"]
         # Judged on both ratios: to the throughput scenario (the issue's definition) and to the
