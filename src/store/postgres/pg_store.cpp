@@ -653,8 +653,9 @@ public:
         auto r = Tx([&](Conn& c) -> Status {
             // A lost attempt record only repeats a delivery (at least once): don't wait for a flush.
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
-            // Every outcome in one statement: the fenced UPDATE of the deliveries and the
-            // attempts of those that passed it. The same delivery twice in a batch: the first
+            // Every outcome in one statement: the fenced UPDATE of the deliveries (HOT: it
+            // changes no indexed column), the queue rows of those it took out of the queue
+            // (looked up by pending's key) and the attempts of those that passed it. The same delivery twice in a batch: the first
             // report counts (as it would, recorded one after the other).
             std::vector<const Outcome*> firsts;
             {
