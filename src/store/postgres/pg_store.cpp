@@ -532,11 +532,12 @@ public:
     Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
         // A delivery in flight is pending already: its owner's queue leaves a held
         // delivery alone, and its outcome is recorded as usual.
-        auto r = Q("WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
-                   "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part), "
-                   "q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO NOTHING) "
-                   "SELECT seq, part FROM u",
-                   now, id.str(), site);
+        auto r =
+            Q("WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+              "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part), "
+              "q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO NOTHING) "
+              "SELECT seq, part FROM u",
+              now, id.str(), site);
         if (!r) return Unsure(r.error());
         if (r->Rows() > 0) {
             Announce(Notice{'s', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, RowRef(*r, 0).Text(0)});
@@ -550,13 +551,14 @@ public:
                                 TimeMs now) override {
         std::optional<int> state;
         if (f.state) state = static_cast<int>(*f.state);
-        auto r = Q(
-            "WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
-            "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
-            "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
-            "RETURNING seq, part), q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO NOTHING) "
-            "SELECT count(*), min(part) FROM u",
-            now, webhook.str(), site, state, f.since, f.until);
+        auto r =
+            Q("WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+              "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
+              "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
+              "RETURNING seq, part), q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO "
+              "NOTHING) "
+              "SELECT count(*), min(part) FROM u",
+              now, webhook.str(), site, state, f.since, f.until);
         if (!r) return Unsure(r.error());
         const std::int64_t n = RowRef(*r, 0).Int(0);
         if (n > 0) Announce(Notice{'r', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, webhook.str()});
@@ -655,8 +657,8 @@ public:
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
             // Every outcome in one statement: the fenced UPDATE of the deliveries (HOT: it
             // changes no indexed column), the queue rows of those it took out of the queue
-            // (looked up by pending's key) and the attempts of those that passed it. The same delivery twice in a batch: the first
-            // report counts (as it would, recorded one after the other).
+            // (looked up by pending's key) and the attempts of those that passed it. The same delivery twice in a
+            // batch: the first report counts (as it would, recorded one after the other).
             std::vector<const Outcome*> firsts;
             {
                 std::unordered_set<std::int64_t> seen;
@@ -679,23 +681,22 @@ public:
                 snippet.push_back(a.response_snippet);
             }
             auto u = c.ExecPlanned(
-                         "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
-                         "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
-                         "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
-                         "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
-                         "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
-                         "WHERE d.seq = v.seq AND d.state = 0 AND d.attempt_count = v.number - 1 "
-                         "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
-                         "AND p.epoch = v.fence)) RETURNING d.seq, d.part, d.state, d.next_at), "
-                         "q AS (DELETE FROM pending p USING u WHERE p.part = u.part AND p.seq = u.seq "
-                         "AND (u.state <> 0 OR u.next_at IS NULL)) "
-                         "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
-                         "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
-                         "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
-                         {P(ArrayLiteral(seq)), P(ArrayLiteral(state)), P(ArrayLiteral(number)),
-                          P(ArrayLiteral(next_at)), P(ArrayLiteral(status)), P(ArrayLiteral(error)),
-                          P(ArrayLiteral(fence)), P(ArrayLiteral(started)), P(ArrayLiteral(duration)),
-                          P(ArrayLiteral(snippet)), P(now)});
+                "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
+                "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
+                "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
+                "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
+                "lease_owner = NULL, last_status = v.status, last_error = v.err, updated_at = $11 FROM v "
+                "WHERE d.seq = v.seq AND d.state = 0 AND d.attempt_count = v.number - 1 "
+                "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
+                "AND p.epoch = v.fence)) RETURNING d.seq, d.part, d.state, d.next_at), "
+                "q AS (DELETE FROM pending p USING u WHERE p.part = u.part AND p.seq = u.seq "
+                "AND (u.state <> 0 OR u.next_at IS NULL)) "
+                "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
+                "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
+                "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
+                {P(ArrayLiteral(seq)), P(ArrayLiteral(state)), P(ArrayLiteral(number)), P(ArrayLiteral(next_at)),
+                 P(ArrayLiteral(status)), P(ArrayLiteral(error)), P(ArrayLiteral(fence)), P(ArrayLiteral(started)),
+                 P(ArrayLiteral(duration)), P(ArrayLiteral(snippet)), P(now)});
             if (!u) return Fail(u.error());
             applied_seqs.clear();
             for (int i = 0; i < u->Rows(); ++i) applied_seqs.insert(RowRef(*u, i).Int(0));
@@ -802,10 +803,10 @@ public:
 
     Result<QueueStats> Stats() override {
         // The queued rows (`pending`; a test message in flight is not queued).
-        auto r = Q(
-            "SELECT (SELECT count(*) FROM pending), (SELECT min(d.created_at) FROM pending p "
-            "JOIN deliveries d ON d.seq = p.seq JOIN webhooks w ON w.id = d.webhook_id "
-            "WHERE d.attempt_count = 0 AND w.enabled = 1)");
+        auto r =
+            Q("SELECT (SELECT count(*) FROM pending), (SELECT min(d.created_at) FROM pending p "
+              "JOIN deliveries d ON d.seq = p.seq JOIN webhooks w ON w.id = d.webhook_id "
+              "WHERE d.attempt_count = 0 AND w.enabled = 1)");
         if (!r) return Fail(r.error());
         QueueStats q;
         q.pending = RowRef(*r, 0).Int(0);
@@ -1105,7 +1106,8 @@ private:
             r = Q(std::string(kQueuedColumns) + "WHERE p.part = ANY($3::int[]) AND p.seq BETWEEN $1 AND $2", n.lo, n.hi,
                   IntArray(mine));
         } else if (n.kind == 's') {
-            r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries WHERE seq = $1::bigint "
+            r =
+                Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries WHERE seq = $1::bigint "
                   "AND state = 0 AND test = 0",
                   n.key);
         } else if (n.kind == 'r') {

@@ -255,8 +255,9 @@ TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
         };
         // No index of deliveries covers the queue: none has a predicate.
         {
-            auto r = c.Simple("SELECT count(*) FROM pg_index WHERE indrelid = 'deliveries'::regclass "
-                              "AND indpred IS NOT NULL");
+            auto r = c.Simple(
+                "SELECT count(*) FROM pg_index WHERE indrelid = 'deliveries'::regclass "
+                "AND indpred IS NOT NULL");
             ASSERT_TRUE(r);
             EXPECT_EQ(RowRef(*r, 0).Text(0), "0");
         }
@@ -270,8 +271,8 @@ TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
             // The queue row of each updated delivery is looked up by its whole key, never scanned.
             if (p.find(" on pending") != std::string::npos) {
                 EXPECT_NE(p.find("Index Scan using pending_pkey on pending p"), std::string::npos) << sql << "\n" << p;
-                EXPECT_NE(p.find("Index Cond: ((part = u.part) AND (seq = u.seq))"), std::string::npos)
-                    << sql << "\n" << p;
+                EXPECT_NE(p.find("Index Cond: ((part = u.part) AND (seq = u.seq))"), std::string::npos) << sql << "\n"
+                                                                                                        << p;
             }
         }
         for (const std::string sql :
@@ -304,8 +305,8 @@ TEST(PgStoreTest, NoIndexOfDeliveriesNamesAColumnTheOutcomeChanges) {
         EXPECT_EQ(r->Rows(), 4);  // seq, id, (webhook_id, id), created_at
         for (int i = 0; i < r->Rows(); ++i) {
             const std::string def = RowRef(*r, i).Text(0);
-            for (const char* col : {"state", "attempt_count", "next_at", "lease_owner", "last_status", "last_error",
-                                    "updated_at"}) {
+            for (const char* col :
+                 {"state", "attempt_count", "next_at", "lease_owner", "last_status", "last_error", "updated_at"}) {
                 EXPECT_EQ(def.find(col), std::string::npos) << def;
             }
         }
@@ -327,28 +328,31 @@ TEST(PgStoreTest, MigrationTenQueuesTheDeliveriesPendingBefore) {
     {
         Conn c(url);
         ASSERT_TRUE(c.Connect());
-        std::string sql = "BEGIN; CREATE TABLE schema_migrations (version INT PRIMARY KEY, "
-                          "applied_at TIMESTAMPTZ DEFAULT now());";
+        std::string sql =
+            "BEGIN; CREATE TABLE schema_migrations (version INT PRIMARY KEY, "
+            "applied_at TIMESTAMPTZ DEFAULT now());";
         for (std::size_t i = 0; i < 9; ++i) {
             sql += std::string(kMigrations[i]) + "INSERT INTO schema_migrations(version) VALUES (" +
                    std::to_string(i + 1) + ");";
         }
-        sql += "INSERT INTO sites VALUES ('acme', 'Acme', 0);"
-               "INSERT INTO webhooks(id, site, payload_url, secret, events, method, send_everything, entities, "
-               "description, enabled, ordering, timeout_ms, max_in_flight, created_at, updated_at, part) "
-               "VALUES ('wh_1', 'acme', 'http://127.0.0.1:9/', 'x', 1, 0, 1, '', '', 1, 0, 5000, 10, 0, 0, 7);"
-               // seq 1-3 queued (3 a retry due later), 4 succeeded, 5 failed, 6 cancelled, 7 a test message.
-               "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, "
-               "next_at, test, created_at, updated_at, part) SELECT 'dlv_' || s, 'acme', 'wh_1', 'evt_' || s, 1, "
-               "'Room', s::text, 1, st, nx, t, 0, 0, 7 FROM (VALUES (1, 0, 5::bigint, 0), (2, 0, 5, 0), "
-               "(3, 0, 99999, 0), (4, 1, NULL, 0), (5, 2, NULL, 0), (6, 3, NULL, 0), (7, 0, NULL, 1)) "
-               "AS v(s, st, nx, t) ORDER BY s;"
-               "COMMIT;";
+        sql +=
+            "INSERT INTO sites VALUES ('acme', 'Acme', 0);"
+            "INSERT INTO webhooks(id, site, payload_url, secret, events, method, send_everything, entities, "
+            "description, enabled, ordering, timeout_ms, max_in_flight, created_at, updated_at, part) "
+            "VALUES ('wh_1', 'acme', 'http://127.0.0.1:9/', 'x', 1, 0, 1, '', '', 1, 0, 5000, 10, 0, 0, 7);"
+            // seq 1-3 queued (3 a retry due later), 4 succeeded, 5 failed, 6 cancelled, 7 a test message.
+            "INSERT INTO deliveries(id, site, webhook_id, event_id, event, entity, entity_id, entity_num, state, "
+            "next_at, test, created_at, updated_at, part) SELECT 'dlv_' || s, 'acme', 'wh_1', 'evt_' || s, 1, "
+            "'Room', s::text, 1, st, nx, t, 0, 0, 7 FROM (VALUES (1, 0, 5::bigint, 0), (2, 0, 5, 0), "
+            "(3, 0, 99999, 0), (4, 1, NULL, 0), (5, 2, NULL, 0), (6, 3, NULL, 0), (7, 0, NULL, 1)) "
+            "AS v(s, st, nx, t) ORDER BY s;"
+            "COMMIT;";
         ASSERT_TRUE(c.Simple(sql));
         auto store = OpenPostgresStore({url, 1}, *crypto::SecretBox::Create(std::string(32, 'k')));
         ASSERT_TRUE(store) << store.error().message;
-        auto r = c.Simple("SELECT (SELECT max(version) FROM schema_migrations), "
-                          "(SELECT string_agg(part || ':' || seq, ',' ORDER BY seq) FROM pending)");
+        auto r = c.Simple(
+            "SELECT (SELECT max(version) FROM schema_migrations), "
+            "(SELECT string_agg(part || ':' || seq, ',' ORDER BY seq) FROM pending)");
         ASSERT_TRUE(r);
         EXPECT_EQ(RowRef(*r, 0).Text(0), "10");
         EXPECT_EQ(RowRef(*r, 0).Text(1), "7:1,7:2,7:3");
