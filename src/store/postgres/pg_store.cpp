@@ -657,8 +657,9 @@ public:
             if (auto s = c.Simple("SET LOCAL synchronous_commit TO off"); !s) return Fail(s.error());
             // Every outcome in one statement: the fenced UPDATE of the deliveries (HOT: it
             // changes no indexed column), the queue rows of those it took out of the queue
-            // (looked up by pending's key) and the attempts of those that passed it. The same delivery twice in a
-            // batch: the first report counts (as it would, recorded one after the other).
+            // (looked up by pending's key) and the attempts of those that passed it. The same
+            // delivery twice in a batch: the first report counts (as it would, recorded one
+            // after the other).
             std::vector<const Outcome*> firsts;
             {
                 std::unordered_set<std::int64_t> seen;
