@@ -651,8 +651,28 @@ def deliver_run(ctx: Context, name: str, hk: Hookd, events: int, deliveries: int
            "seconds": round(seconds, 3), "deliveriesPerSecond": round(delivered / seconds, 1) if seconds > 0 else None,
            "ingestEventsPerSecond": ld["eventsPerSecond"], "duplicates": extra, **m}
     if pg:
+        pg.update(pg_hot(hk))
+        if pg.get("deliveriesUpdates"):
+            ctx.log(f"    deliveries: {pg['deliveriesHotUpdates']} of {pg['deliveriesUpdates']} updates HOT "
+                    f"({pg['deliveriesHotRatio']})")
         out["pg"] = pg
     return out
+
+
+def pg_hot(hk: Hookd) -> dict:
+    """How many of the run's row updates of `deliveries` were HOT (no new index entries):
+    pg_stat_user_tables of hookd's database (cumulative: the run's database is fresh)."""
+    if not hk.pg_db:
+        return {}
+    r = subprocess.run(["psql", "-X", "-qAt", "-F", " ", hk.pg_url, "-c",
+                        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'"],
+                       capture_output=True, text=True, timeout=60)
+    try:
+        upd, hot = (int(x) for x in r.stdout.split())
+    except ValueError:
+        return {}
+    return {"deliveriesUpdates": upd, "deliveriesHotUpdates": hot,
+            "deliveriesHotRatio": round(hot / upd, 3) if upd else None}
 
 
 class _nullctx:

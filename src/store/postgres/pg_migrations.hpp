@@ -6,7 +6,7 @@
 
 namespace hookd::store::postgres {
 
-inline constexpr std::array<std::string_view, 9> kMigrations = {
+inline constexpr std::array<std::string_view, 10> kMigrations = {
     // 1: initial schema (same tables and columns as SQLite's, so `hookd migrate` copies 1:1)
     R"sql(
 CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL);
@@ -108,6 +108,23 @@ DROP INDEX IF EXISTS deliveries_leased;
 CREATE INDEX deliveries_pending ON deliveries(part, seq) WHERE state = 0 AND test = 0 AND next_at IS NOT NULL;
 DROP INDEX IF EXISTS deliveries_part_due;
 DROP INDEX IF EXISTS deliveries_order;
+)sql",
+    // 10: the queued rows move to their own narrow table, `pending` (part, seq): ingest
+    // inserts a delivery's row with it, and the statement that takes it out of the queue
+    // (its outcome, a cancel) deletes it; a retry or replay puts it back. `deliveries` then
+    // has no index on a column the outcome's UPDATE changes (state, next_at named
+    // deliveries_pending's predicate), so that UPDATE can be HOT: no new entry in any of
+    // its four indexes. HOT needs the new version on the same page, and a page's rows are
+    // read (claimed) before their outcomes arrive, so it is not pruned in between: fillfactor
+    // 50 leaves room for one more version of each row (80 made 28 % of the updates HOT, 50
+    // all; applies to pages filled from now on). A partition's load reads `pending` in (part, seq) order,
+    // as it read deliveries_pending; the claim's read and the outcome's UPDATE still go by
+    // deliveries_pkey. Every node must run this version: an older one would not queue.
+    R"sql(
+CREATE TABLE pending (part INT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (part, seq));
+INSERT INTO pending(part, seq) SELECT part, seq FROM deliveries WHERE state = 0 AND test = 0 AND next_at IS NOT NULL;
+DROP INDEX IF EXISTS deliveries_pending;
+ALTER TABLE deliveries SET (fillfactor = 50);
 )sql",
 };
 

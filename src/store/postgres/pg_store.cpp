@@ -42,6 +42,13 @@ using postgres::Statement;
 constexpr std::string_view kKeyCheck = "hookd-master-key-check";
 constexpr std::int64_t kMigrationLock = 0x686f6f6b64;  // "hookd"
 
+// The queued deliveries (migration 10: a row in `pending` while state = 0, not a test
+// message and due at some time), as the scheduler needs them; a WHERE on p.part, p.seq
+// (pending's primary key) follows. Only these statements read `pending`: the claim's read
+// and the outcome's UPDATE go by deliveries_pkey, so they never walk the queue.
+constexpr std::string_view kQueuedColumns =
+    "SELECT d.seq, d.webhook_id, d.next_at, d.order_key, d.part FROM pending p JOIN deliveries d ON d.seq = p.seq ";
+
 // What a notification on `hookd_work` says (one per NOTIFY, fields separated by spaces):
 //   n SENDER LO HI P,P,…  new deliveries with seq in [LO, HI] in partitions P (one ingest
 //                          transaction: every row of the range it wrote is committed)
@@ -413,8 +420,9 @@ public:
             if (d->Rows() == 0) return Fail(Error::NotFound("webhook " + id.str() + " not found"));
             part = static_cast<int>(RowRef(*d, 0).Int(0));
             auto u = QOn(c,
-                         "UPDATE deliveries SET state = 3, next_at = NULL, lease_owner = NULL, updated_at = $1 "
-                         "WHERE webhook_id = $2 AND state = 0",
+                         "WITH u AS (UPDATE deliveries SET state = 3, next_at = NULL, lease_owner = NULL, "
+                         "updated_at = $1 WHERE webhook_id = $2 AND state = 0 RETURNING seq, part) "
+                         "DELETE FROM pending p USING u WHERE p.part = u.part AND p.seq = u.seq",
                          now, id.str());
             if (!u) return Fail(u.error());
             return {};
@@ -548,9 +556,12 @@ public:
     Result<Delivery> RetryDelivery(const SiteId& site, const DeliveryId& id, TimeMs now) override {
         // A delivery in flight is pending already: its owner's queue leaves a held
         // delivery alone, and its outcome is recorded as usual.
-        auto r = Q("UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
-                   "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part",
-                   now, id.str(), site);
+        auto r =
+            Q("WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+              "WHERE id = $2 AND site = $3 AND test = 0 RETURNING seq, part), "
+              "q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO NOTHING) "
+              "SELECT seq, part FROM u",
+              now, id.str(), site);
         if (!r) return Unsure(r.error());
         if (r->Rows() > 0) {
             Announce(Notice{'s', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, RowRef(*r, 0).Text(0)});
@@ -564,12 +575,14 @@ public:
                                 TimeMs now) override {
         std::optional<int> state;
         if (f.state) state = static_cast<int>(*f.state);
-        auto r = Q(
-            "WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
-            "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
-            "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
-            "RETURNING part) SELECT count(*), min(part) FROM u",
-            now, webhook.str(), site, state, f.since, f.until);
+        auto r =
+            Q("WITH u AS (UPDATE deliveries SET state = 0, next_at = $1, lease_owner = NULL, updated_at = $1 "
+              "WHERE webhook_id = $2 AND site = $3 AND test = 0 AND ($4::int IS NULL OR state = $4) "
+              "AND ($5::bigint IS NULL OR created_at >= $5) AND ($6::bigint IS NULL OR created_at < $6) "
+              "RETURNING seq, part), q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM u ON CONFLICT DO "
+              "NOTHING) "
+              "SELECT count(*), min(part) FROM u",
+              now, webhook.str(), site, state, f.since, f.until);
         if (!r) return Unsure(r.error());
         const std::int64_t n = RowRef(*r, 0).Int(0);
         if (n > 0) Announce(Notice{'r', sender_, {static_cast<int>(RowRef(*r, 0).Int(1))}, 0, 0, webhook.str()});
@@ -727,12 +740,11 @@ public:
     }
 
     Result<QueueStats> Stats() override {
-        // The queued rows (deliveries_pending's predicate; a test message in flight is not queued).
+        // The queued rows (`pending`; a test message in flight is not queued).
         auto r =
-            Q("SELECT (SELECT count(*) FROM deliveries WHERE state = 0 AND test = 0 "
-              "AND next_at IS NOT NULL), (SELECT min(d.created_at) FROM deliveries d JOIN webhooks w "
-              "ON w.id = d.webhook_id WHERE d.state = 0 AND d.test = 0 AND d.next_at IS NOT NULL "
-              "AND d.attempt_count = 0 AND w.enabled = 1)");
+            Q("SELECT (SELECT count(*) FROM pending), (SELECT min(d.created_at) FROM pending p "
+              "JOIN deliveries d ON d.seq = p.seq JOIN webhooks w ON w.id = d.webhook_id "
+              "WHERE d.attempt_count = 0 AND w.enabled = 1)");
         if (!r) return Fail(r.error());
         QueueStats q;
         q.pending = RowRef(*r, 0).Int(0);
@@ -799,9 +811,11 @@ private:
     // transaction: one statement, rows in (webhook, hour) order so concurrent writers lock
     // them in the same order.
     // Complete's transaction, in two round trips:
-    //   1. BEGIN, and every outcome in one statement: the fenced UPDATE of the deliveries and
-    //      the attempts of those that passed it. The same delivery twice in a batch: the
-    //      first report counts (as it would, recorded one after the other).
+    //   1. BEGIN, and every outcome in one statement: the fenced UPDATE of the deliveries
+    //      (HOT: it changes no indexed column), the queue rows of those it took out of the
+    //      queue (looked up by pending's key) and the attempts of those that passed it. The
+    //      same delivery twice in a batch: the first report counts (as it would, recorded
+    //      one after the other).
     //   2. the webhooks' failure clocks and disables (they depend on which outcomes applied),
     //      the hourly counts, COMMIT.
     // A lost attempt record only repeats a delivery (at least once): no wait for a flush.
@@ -846,7 +860,9 @@ private:
              "WHERE d.seq = ANY($1::bigint[]) AND d.seq = v.seq AND d.state = 0 "
              "AND d.attempt_count = v.number - 1 "
              "AND (v.fence = 0 OR EXISTS (SELECT 1 FROM partitions p WHERE p.part = d.part "
-             "AND p.epoch = v.fence)) RETURNING d.seq) "
+             "AND p.epoch = v.fence)) RETURNING d.seq, d.part, d.state, d.next_at), "
+             "q AS (DELETE FROM pending p USING u WHERE p.part = u.part AND p.seq = u.seq "
+             "AND (u.state <> 0 OR u.next_at IS NULL)) "
              "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
              "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
              "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
@@ -1033,9 +1049,8 @@ private:
         std::lock_guard wlock(window_mu_);
         Window& w = windows_[static_cast<std::size_t>(p)];
         if (w.complete || !ownership_.Serves(p)) return std::size_t{0};
-        auto r = Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries WHERE part = $1 AND state = 0 "
-                   "AND test = 0 AND next_at IS NOT NULL AND seq > $2 ORDER BY seq LIMIT $3",
-                   p, w.cursor, load_window_);
+        auto r = Q(std::string(kQueuedColumns) + "WHERE p.part = $1 AND p.seq > $2 ORDER BY p.seq LIMIT $3", p,
+                   w.cursor, load_window_);
         if (!r) return Fail(r.error());
         std::vector<sched::Entry> entries;
         for (int i = 0; i < r->Rows(); ++i) entries.push_back(ReadEntry(RowRef(*r, i)));
@@ -1140,16 +1155,17 @@ private:
             return true;
         }
         Result<PgResult> r = Fail(Error::Internal("unknown notice"));
-        constexpr std::string_view kCols = "SELECT seq, webhook_id, next_at, order_key, part FROM deliveries ";
         if (n.kind == 'n') {
-            r = Q(std::string(kCols) + "WHERE seq BETWEEN $1 AND $2 AND part = ANY($3::int[]) AND state = 0 "
-                                       "AND test = 0 AND next_at IS NOT NULL",
-                  n.lo, n.hi, IntArray(mine));
+            r = Q(std::string(kQueuedColumns) + "WHERE p.part = ANY($3::int[]) AND p.seq BETWEEN $1 AND $2", n.lo, n.hi,
+                  IntArray(mine));
         } else if (n.kind == 's') {
-            r = Q(std::string(kCols) + "WHERE seq = $1::bigint AND state = 0 AND test = 0", n.key);
-        } else if (n.kind == 'r') {
-            r = Q(std::string(kCols) + "WHERE webhook_id = $1 AND state = 0 AND test = 0 AND next_at IS NOT NULL",
+            r =
+                Q("SELECT seq, webhook_id, next_at, order_key, part FROM deliveries WHERE seq = $1::bigint "
+                  "AND state = 0 AND test = 0",
                   n.key);
+        } else if (n.kind == 'r') {
+            r = Q(std::string(kQueuedColumns) + "WHERE p.part = ANY($2::int[]) AND d.webhook_id = $1", n.key,
+                  IntArray(mine));
         }
         if (!r) {
             spdlog::warn("reading new work: {}", r.error().message);
@@ -1313,6 +1329,7 @@ private:
             "$8::int[], $9::text[], $10::int[], $11::bigint[]) WITH ORDINALITY "
             "AS u(id, site, hook, evt, ev, en, eid, num, ord, part, at, n) "
             "ORDER BY u.n RETURNING seq, webhook_id, next_at, order_key, part), "
+            "q AS (INSERT INTO pending(part, seq) SELECT part, seq FROM d), "
             "n AS (SELECT pg_notify('hookd_work', 'n ' || $12 || ' ' || min(seq) || ' ' || max(seq) || ' ' || "
             "string_agg(DISTINCT part::text, ',')) FROM d HAVING count(*) > 0) "
             "SELECT seq, webhook_id, next_at, order_key, part, (SELECT count(*) FROM n) FROM d",
@@ -1547,8 +1564,11 @@ Result<std::int64_t> CopySqliteToPostgres(const std::string& sqlite_path, const 
         pg.Rollback();
         return Fail(r.error());
     }
-    // Leases of the old single node are void in the new home.
-    if (auto r = pg.Simple("UPDATE deliveries SET lease_owner = NULL WHERE state = 0"); !r) {
+    // Leases of the old single node are void in the new home; its queued deliveries are queued here.
+    if (auto r = pg.Simple("UPDATE deliveries SET lease_owner = NULL WHERE state = 0; "
+                           "INSERT INTO pending(part, seq) SELECT part, seq FROM deliveries "
+                           "WHERE state = 0 AND test = 0 AND next_at IS NOT NULL");
+        !r) {
         pg.Rollback();
         return Fail(r.error());
     }
