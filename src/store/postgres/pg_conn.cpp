@@ -64,9 +64,11 @@ Status Conn::Connect() {
     }
     // Bounded waits: a lock holder that went away (or a stuck statement) must not stall
     // every node; the operation fails, is logged and is tried again.
-    PGresult* r = PQexec(conn_,
-                         "SET client_min_messages = warning; SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
-                         "SET idle_in_transaction_session_timeout = '60s'");
+    const std::string setup =
+        "SET client_min_messages = warning; SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
+        "SET idle_in_transaction_session_timeout = '60s'" +
+        (settings_.empty() ? std::string() : "; " + settings_);
+    PGresult* r = PQexec(conn_, setup.c_str());
     const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     if (!ok) {
@@ -125,13 +127,6 @@ Result<PgResult> Conn::Exec(std::string_view sql, const std::vector<Param>& para
     return std::move(r->front());
 }
 
-Result<PgResult> Conn::ExecLookup(std::string_view sql, const std::vector<Param>& params) {
-    if (auto u = Usable(); !u) return Fail(u.error());
-    const Statement one{sql, params, true};
-    auto r = RunPipeline(std::span<const Statement>(&one, 1), false);
-    if (!r) return Fail(r.error());
-    return std::move(r->front());
-}
 
 // The name `sql` runs under in this session; empty when it must be prepared first (again).
 // PostgreSQL plans a prepared statement again only when its tables' statistics change,
@@ -176,7 +171,7 @@ Result<std::vector<PgResult>> Conn::PipelineAndCommit(std::span<const Statement>
 // it yet) [and COMMIT], then one sync, and reads the answers in order. A failed command
 // makes the server skip the rest up to the sync (PGRES_PIPELINE_ABORTED).
 Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> statements, bool commit) {
-    enum class Kind { kBegin, kDeallocate, kSet, kPrepare, kStatement, kCommit };
+    enum class Kind { kBegin, kDeallocate, kPrepare, kStatement, kCommit };
     struct Queued {
         Kind kind;
         std::size_t index;  // of the statement (kPrepare, kStatement)
@@ -218,17 +213,9 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
         }
         values.clear();
         for (const auto& p : statements[i].params) values.push_back(p ? p->c_str() : nullptr);
-        // SET LOCAL holds to the end of the transaction: an explicit one, or the implicit
-        // one a pipeline's commands up to its sync form.
-        if (statements[i].lookup) send_plain(std::string(kLookupSettings).c_str(), Kind::kSet);
         send(PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr,
                                  0),
              {Kind::kStatement, i, {}});
-        const bool more = i + 1 < statements.size() || commit || in_tx_;
-        if (statements[i].lookup && more) {
-            send_plain("SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'on', true)",
-                       Kind::kSet);
-        }
     }
     if (sent && commit) send_plain("COMMIT", Kind::kCommit);
     if (sent) sent = PQpipelineSync(conn_) == 1;
@@ -253,8 +240,6 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
                     break;
                 case Kind::kDeallocate:
                     std::erase(retired_, q.name);
-                    break;
-                case Kind::kSet:
                     break;
                 case Kind::kPrepare: {
                     Plan& plan = prepared_[std::string(statements[q.index].sql)];
@@ -281,7 +266,6 @@ Result<std::vector<PgResult>> Conn::RunPipeline(std::span<const Statement> state
                 const char* what = q.kind == Kind::kCommit       ? "COMMIT"
                                    : q.kind == Kind::kBegin      ? "BEGIN"
                                    : q.kind == Kind::kDeallocate ? "DEALLOCATE"
-                                   : q.kind == Kind::kSet        ? "SET"
                                                                  : "query";
                 failed = ToError(conn_, r, what);
             }
@@ -371,8 +355,8 @@ void Conn::Rollback() {
     begin_pending_ = false;
 }
 
-Pool::Pool(std::string url, int size) {
-    for (int i = 0; i < size; ++i) all_.push_back(std::make_unique<Conn>(url));
+Pool::Pool(std::string url, int size, const std::string& settings) {
+    for (int i = 0; i < size; ++i) all_.push_back(std::make_unique<Conn>(url, settings));
     for (auto& c : all_) free_.push_back(c.get());
 }
 

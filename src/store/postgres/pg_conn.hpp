@@ -88,26 +88,26 @@ std::string IntArray(const std::vector<int>& v);
 //! silent network cut ends a session in seconds rather than hours.
 std::string WithKeepalives(const std::string& url);
 
-//! What Statement::lookup sets for its statement (SET LOCAL, as one statement): the
-//! rest of a transaction may say it first and leave it on.
-inline constexpr std::string_view kLookupSettings =
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_seqscan', 'off', true)";
+//! Session settings for connections that only look rows up by key (of rows named by
+//! arrays of ids): their statements run on cached generic plans made with sequential
+//! scans off. With arrays PostgreSQL otherwise plans afresh at every run (a custom plan
+//! knows the array's length), and a plan made while a table is nearly empty scans it
+//! whole. They do not wait for their commits' WAL flush either (see the store's use).
+inline constexpr std::string_view kLookupSession =
+    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET synchronous_commit = off";
 
 //! One statement of a Pipeline, run as a prepared statement like Conn::Exec.
 struct Statement {
     std::string_view sql;
     std::vector<Param> params;
-    //! A lookup by key (of rows named by an array of ids): run on its cached generic plan,
-    //! made with sequential scans off (kLookupSettings, for this statement alone). With
-    //! arrays PostgreSQL otherwise plans afresh at every run (a custom plan knows the
-    //! array's length), and a plan made while the table is nearly empty scans it whole.
-    bool lookup = false;
 };
 
 //! One session. Not thread-safe: one caller at a time (the pool hands it out).
 class Conn final {
 public:
-    explicit Conn(std::string url) : url_(std::move(url)) {}
+    //! `settings`: SET statements run at the start of every session (e.g. kLookupSession).
+    explicit Conn(std::string url, std::string settings = {})
+        : url_(std::move(url)), settings_(std::move(settings)) {}
     ~Conn();
     Conn(const Conn&) = delete;
     Conn& operator=(const Conn&) = delete;
@@ -116,8 +116,6 @@ public:
     //! Runs `sql` as a prepared statement with text params (prepared with its first run, in
     //! the same round trip; planned again as described at Conn::PlanFor).
     [[nodiscard]] Result<PgResult> Exec(std::string_view sql, const std::vector<Param>& params = {});
-    //! Exec with Statement::lookup.
-    [[nodiscard]] Result<PgResult> ExecLookup(std::string_view sql, const std::vector<Param>& params);
     //! Runs one or more statements without parameters (DDL, SET, LISTEN). Not BEGIN/COMMIT:
     //! use Begin/Commit/Rollback, which track the transaction.
     [[nodiscard]] Result<PgResult> Simple(std::string_view sql);
@@ -151,6 +149,7 @@ private:
     std::string_view PlanFor(Plan& plan, std::chrono::steady_clock::time_point now);
     void Drop();
     std::string url_;
+    std::string settings_;
     PGconn* conn_ = nullptr;
     bool in_tx_ = false;
     bool begin_pending_ = false;  // Begin() was called, BEGIN not sent yet
@@ -170,7 +169,7 @@ private:
 //! A fixed set of connections handed out one caller at a time.
 class Pool final {
 public:
-    Pool(std::string url, int size);
+    Pool(std::string url, int size, const std::string& settings = {});
     [[nodiscard]] Status Connect();
 
     class Lease {

@@ -181,6 +181,7 @@ public:
         : url_(postgres::WithKeepalives(o.url)),
           node_(o.node_id),
           pool_(url_, o.pool_size),
+          lookups_(url_, 2, std::string(postgres::kLookupSession)),
           box_(std::move(box)),
           ownership_({url_, o.node_id, o.ownership_interval_ms, 30'000},
                      {.acquired = [this](const std::vector<int>& parts) { Acquired(parts); },
@@ -196,6 +197,7 @@ public:
 
     Status Init() {
         if (auto r = pool_.Connect(); !r) return r;
+        if (auto r = lookups_.Connect(); !r) return r;
         {
             auto c = pool_.Acquire();
             if (!c) return Fail(c.error());
@@ -218,13 +220,6 @@ public:
         auto c = pool_.Acquire();
         if (!c) return Fail(c.error());
         return (**c).Exec(sql, {P(args)...});
-    }
-    //! Q as a lookup by key (Statement::lookup).
-    template <typename... Args>
-    Result<PgResult> QLookup(std::string_view sql, const Args&... args) {
-        auto c = pool_.Acquire();
-        if (!c) return Fail(c.error());
-        return (**c).ExecLookup(sql, {P(args)...});
     }
     template <typename... Args>
     static Result<PgResult> QOn(Conn& c, std::string_view sql, const Args&... args) {
@@ -626,7 +621,11 @@ public:
             "SELECT seq, id, site, webhook_id, event_id, event, entity, entity_id, entity_num, attempt_count, "
             "created_at, part, next_at, " + std::string(kEventTraceColumns) +
             " FROM deliveries WHERE seq = ANY($1::bigint[]) AND state = 0";
-        auto r = QLookup(kSql, ArrayLiteral(ids));
+        auto r = [&]() -> Result<PgResult> {
+            auto c = lookups_.Acquire();
+            if (!c) return Fail(c.error());
+            return (**c).Exec(kSql, {ArrayLiteral(ids)});
+        }();
         if (!r) {
             std::lock_guard lock(qmu_);
             if (queue_) {
@@ -818,10 +817,11 @@ private:
     //      one after the other).
     //   2. the webhooks' failure clocks and disables (they depend on which outcomes applied),
     //      the hourly counts, COMMIT.
-    // A lost attempt record only repeats a delivery (at least once): no wait for a flush.
+    // A lost attempt record only repeats a delivery (at least once): lookups_ sessions do
+    // not wait for a flush.
     Status RecordOutcomes(std::span<const Outcome> outcomes, TimeMs now, std::unordered_set<std::int64_t>& applied_seqs,
                           std::vector<WebhookId>& disabled) {
-        auto lease = pool_.Acquire();
+        auto lease = lookups_.Acquire();
         if (!lease) return Fail(lease.error());
         Conn& c = **lease;
         if (auto b = c.Begin(); !b) return Fail(b.error());
@@ -846,10 +846,7 @@ private:
             duration.push_back(std::to_string(a.duration_ms));
             snippet.push_back(a.response_snippet);
         }
-        // Lookups by key for the rest of the transaction (see Statement::lookup).
         const Statement first[] = {
-            {"SELECT set_config('synchronous_commit', 'off', true)", {}},
-            {postgres::kLookupSettings, {}},
             {"WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
              "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
              "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
@@ -1453,6 +1450,10 @@ private:
     std::string url_;
     std::string node_;
     Pool pool_;
+    // The claim's read of the picked rows and the outcomes' transaction: lookups by key,
+    // on sessions that keep generic plans made with sequential scans off and do not wait
+    // for their commits' flush (kLookupSession). Both run on the dispatcher's threads.
+    Pool lookups_;
     crypto::SecretBox box_;
     postgres::Ownership ownership_;
     std::string sender_;  // names this process's notices

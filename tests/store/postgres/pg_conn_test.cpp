@@ -75,7 +75,7 @@ TEST_F(PgConnTest, APreparedStatementIsPlannedAgainAndItsOldNameLetGo) {
     };
     std::set<std::string> seen;
     for (int i = 0; i < 400; ++i) {
-        ASSERT_TRUE(i % 2 ? c.Exec(sql, {"{1,2}"}) : c.ExecLookup(sql, {"{1,2}"}));
+        ASSERT_TRUE(c.Exec(sql, {"{1,2}"}));
         const auto names = prepared();
         ASSERT_LE(names.size(), 2U) << "at run " << i;  // the old one goes with the next round trip
         seen.insert(names.begin(), names.end());
@@ -83,29 +83,37 @@ TEST_F(PgConnTest, APreparedStatementIsPlannedAgainAndItsOldNameLetGo) {
     EXPECT_GE(seen.size(), 3U);  // planned at runs 1, 65, 193 (and 385)
     // Inside a transaction and in a pipeline the same.
     ASSERT_TRUE(c.Begin());
-    const Statement two[] = {{sql, {"{1}"}}, {sql, {"{2}"}, true}};
+    const Statement two[] = {{sql, {"{1}"}}, {sql, {"{2}"}}};
     for (int i = 0; i < 300; ++i) ASSERT_TRUE(c.Pipeline(two));
     ASSERT_TRUE(c.Commit());
     EXPECT_LE(prepared().size(), 2U);
-    // The settings are back to their defaults after a lookup, in and out of a transaction.
-    ASSERT_TRUE(c.ExecLookup(sql, {"{1}"}));
-    EXPECT_EQ(RowRef(*c.Simple("SHOW plan_cache_mode"), 0).Text(0), "auto");
-    ASSERT_TRUE(c.Begin());
-    ASSERT_TRUE(c.ExecLookup(sql, {"{1}"}));
-    auto mode = c.Exec("SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')");
-    ASSERT_TRUE(mode);
-    EXPECT_EQ(RowRef(*mode, 0).Text(0), "auto");
-    EXPECT_EQ(RowRef(*mode, 0).Text(1), "on");
-    ASSERT_TRUE(c.Commit());
-    // A lookup runs on its generic plan: never planned for the array at hand.
+}
+
+// A session for lookups by key (kLookupSession) runs every statement on its generic plan,
+// never planned for the array at hand, and keeps its settings across a reconnect.
+TEST_F(PgConnTest, ALookupSessionRunsGenericPlansAndKeepsItsSettings) {
+    Conn c(AdminUrl(), std::string(kLookupSession));
+    ASSERT_TRUE(c.Connect());
     const std::string lookup = "SELECT v FROM " + table_ + " WHERE v = ANY($1::int[])";
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.ExecLookup(lookup, {"{" + std::to_string(i) + "}"}));
-    auto plans = c.Simple("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = '" +
-                          lookup + "'");
-    ASSERT_TRUE(plans);
-    ASSERT_EQ(plans->Rows(), 1);
-    EXPECT_GE(RowRef(*plans, 0).Int(0), 1);
-    EXPECT_EQ(RowRef(*plans, 0).Int(1), 0);
+    for (int round = 0; round < 2; ++round) {
+        for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.Exec(lookup, {"{" + std::to_string(i) + "}"}));
+        auto plans = c.Simple("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = '" +
+                              lookup + "'");
+        ASSERT_TRUE(plans);
+        ASSERT_EQ(plans->Rows(), 1);
+        EXPECT_GE(RowRef(*plans, 0).Int(0), 1);
+        EXPECT_EQ(RowRef(*plans, 0).Int(1), 0);
+        auto set = c.Simple("SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan'), "
+                            "current_setting('synchronous_commit')");
+        ASSERT_TRUE(set);
+        EXPECT_EQ(RowRef(*set, 0).Text(0), "force_generic_plan");
+        EXPECT_EQ(RowRef(*set, 0).Text(1), "off");
+        EXPECT_EQ(RowRef(*set, 0).Text(2), "off");
+        if (round == 0) {
+            Terminate(c);
+            (void)c.Exec("SELECT 1");  // notices the loss; the next call reconnects
+        }
+    }
 }
 
 TEST_F(PgConnTest, ASessionLostInsideATransactionFailsItUntilItEnds) {
