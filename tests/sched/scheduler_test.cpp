@@ -177,6 +177,24 @@ TEST(Scheduler, TheBufferOfAWebhookIsBoundedByItsLimit) {
     EXPECT_EQ(q.Claim(kT0, kLease, 100), std::vector<std::int64_t>{3});
 }
 
+TEST(Scheduler, AWebhookIsClaimedForAgainOnceHalfItsBufferIsFree) {
+    Scheduler q(SchedulerOptions{.buffer_per_slot = 4});
+    q.SetLimits("wh_a", Limits{2, std::nullopt}, kT0);  // a buffer of 8
+    for (int i = 1; i <= 20; ++i) q.Add(E(i, "wh_a"));
+    EXPECT_EQ(q.Claim(kT0, kLease, 100).size(), 8u);
+    for (int i = 1; i <= 3; ++i) q.Finish(i, std::nullopt);
+    EXPECT_TRUE(q.Claim(kT0, kLease, 100).empty());  // 5 of 8 held: not yet
+    q.Finish(4, std::nullopt);
+    // Half free: filled again in one claim, in due order.
+    EXPECT_EQ(q.Claim(kT0, kLease, 100), (std::vector<std::int64_t>{9, 10, 11, 12}));
+    // Requests in flight count as held.
+    ASSERT_TRUE(q.Ready(5));
+    ASSERT_TRUE(q.Ready(6));
+    ASSERT_EQ(StartAll(q, kT0).size(), 2u);
+    for (int i = 7; i <= 10; ++i) q.Finish(i, std::nullopt);
+    EXPECT_EQ(q.Claim(kT0, kLease, 100).size(), 4u);  // 5, 6 in flight, 11, 12 claimed
+}
+
 TEST(Scheduler, RateLimitsStartAtTheirRateAndSayWhenTheNextMay) {
     Scheduler q;
     q.SetLimits("wh_a", Limits{100, 2.0}, kT0);  // a full bucket: 2 at once, then one per 500 ms
