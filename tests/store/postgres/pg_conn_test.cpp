@@ -36,6 +36,25 @@ std::string AdminValue(const std::string& sql) {
     return RowRef(*r, 0).Text(0);
 }
 
+// A database of its own for one test, dropped (connections and all) when it goes.
+class ScratchDb {
+public:
+    explicit ScratchDb(const std::string& prefix) {
+        std::mt19937_64 rng{std::random_device{}()};
+        name_ = prefix + std::to_string(rng() % 1000000000ULL);
+        AdminValue("CREATE DATABASE " + name_);
+        url_ = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + name_;
+    }
+    ~ScratchDb() { AdminValue("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)"); }
+    ScratchDb(const ScratchDb&) = delete;
+    ScratchDb& operator=(const ScratchDb&) = delete;
+    [[nodiscard]] const std::string& url() const { return url_; }
+
+private:
+    std::string name_;
+    std::string url_;
+};
+
 class PgConnTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -247,10 +266,8 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
     while (filler.empty() || filler.back() < 1100) filler.push_back(open("/dev/null", O_RDONLY | O_CLOEXEC));
     ASSERT_GE(filler.back(), 1100);
 
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_l_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    const ScratchDb db("hookd_l_");
+    const std::string& url = db.url();
     {
         auto store = OpenPostgresStore({url, 2}, *crypto::SecretBox::Create(std::string(32, 'k')));
         ASSERT_TRUE(store) << store.error().message;
@@ -281,17 +298,14 @@ TEST(PgStoreListenerTest, WakesThroughHighDescriptorsAndNeverAfterUnsubscribing)
         EXPECT_EQ(after_gone.load(), 0);
     }
     for (int fd : filler) close(fd);
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
 // Tokens are kept by each node for a few seconds (FindToken); a revocation on one node
 // reaches the others' caches through a notice, and the revoking node forgets at once.
 TEST(PgStoreTest, ARevokedTokenStopsWorkingOnEveryNode) {
     if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_k_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    const ScratchDb db("hookd_k_");
+    const std::string& url = db.url();
     {
         const auto box = *crypto::SecretBox::Create(std::string(32, 'k'));
         auto a = OpenPostgresStore({url, 2, "node-a"}, box);
@@ -317,7 +331,6 @@ TEST(PgStoreTest, ARevokedTokenStopsWorkingOnEveryNode) {
         }
         EXPECT_TRUE(gone_on_b) << "node B still accepts the revoked token after 2 s";
     }
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
 // Migration 9, kept by migration 10. With a partial index whose predicate is only
@@ -329,10 +342,8 @@ TEST(PgStoreTest, ARevokedTokenStopsWorkingOnEveryNode) {
 // On a fresh store (tiny statistics, sequential scans off) the old schema chose the scan.
 TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
     if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_i_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    const ScratchDb db("hookd_i_");
+    const std::string& url = db.url();
     {
         auto store = OpenPostgresStore({url, 1}, *crypto::SecretBox::Create(std::string(32, 'k')));
         ASSERT_TRUE(store) << store.error().message;
@@ -376,7 +387,6 @@ TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
             EXPECT_NE(p.find("pending_pkey"), std::string::npos) << sql << "\n" << p;
         }
     }
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
 // Migration 10. The outcome's UPDATE changes state, attempt_count, next_at, lease_owner,
@@ -384,10 +394,8 @@ TEST(PgStoreTest, OnlyStatementsForQueuedRowsCanUseThePendingIndex) {
 // predicate) would make every such UPDATE non-HOT (a new entry in every index).
 TEST(PgStoreTest, NoIndexOfDeliveriesNamesAColumnTheOutcomeChanges) {
     if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_h_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    const ScratchDb db("hookd_h_");
+    const std::string& url = db.url();
     {
         auto store = OpenPostgresStore({url, 1}, *crypto::SecretBox::Create(std::string(32, 'k')));
         ASSERT_TRUE(store) << store.error().message;
@@ -407,17 +415,14 @@ TEST(PgStoreTest, NoIndexOfDeliveriesNamesAColumnTheOutcomeChanges) {
         ASSERT_TRUE(f);
         EXPECT_NE(RowRef(*f, 0).Text(0).find("fillfactor"), std::string::npos);
     }
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
 // A database at migration 9 with deliveries in every state upgrades to 10 with each
 // queued delivery (pending, not a test message, due) in `pending`, and only those.
 TEST(PgStoreTest, MigrationTenQueuesTheDeliveriesPendingBefore) {
     if (AdminUrl().empty()) GTEST_SKIP() << "HOOKD_TEST_PG_URL is not set";
-    std::mt19937_64 rng{std::random_device{}()};
-    const std::string db = "hookd_m_" + std::to_string(rng() % 1000000000ULL);
-    AdminValue("CREATE DATABASE " + db);
-    const std::string url = AdminUrl().substr(0, AdminUrl().rfind('/') + 1) + db;
+    const ScratchDb db("hookd_m_");
+    const std::string& url = db.url();
     {
         Conn c(url);
         ASSERT_TRUE(c.Connect());
@@ -453,7 +458,6 @@ TEST(PgStoreTest, MigrationTenQueuesTheDeliveriesPendingBefore) {
         ASSERT_TRUE(stats) << stats.error().message;
         EXPECT_EQ(stats->pending, 3);
     }
-    AdminValue("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
 }
 
 }  // namespace
