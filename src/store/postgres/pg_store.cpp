@@ -806,9 +806,6 @@ public:
     bool Ping() override { return static_cast<bool>(Q("SELECT 1")); }
 
 private:
-    // Adds the outcomes that applied to their webhooks' hourly counters, in Complete's
-    // transaction: one statement, rows in (webhook, hour) order so concurrent writers lock
-    // them in the same order.
     // Complete's transaction, in two round trips:
     //   1. BEGIN, and every outcome in one statement: the fenced UPDATE of the deliveries
     //      (HOT: it changes no indexed column), the queue rows of those it took out of the
@@ -846,8 +843,8 @@ private:
             duration.push_back(std::to_string(a.duration_ms));
             snippet.push_back(a.response_snippet);
         }
-        const Statement first[] = {
-            {"WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
+        auto u = c.Exec(
+            "WITH v AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bigint[], $5::int[], "
              "$6::int[], $7::bigint[], $8::bigint[], $9::bigint[], $10::text[]) "
              "AS v(seq, state, number, next_at, status, err, fence, started, duration, snippet)), "
              "u AS (UPDATE deliveries d SET state = v.state, attempt_count = v.number, next_at = v.next_at, "
@@ -863,17 +860,12 @@ private:
              "INSERT INTO attempts(delivery_seq, number, started_at, duration_ms, status, error, snippet) "
              "SELECT v.seq, v.number, v.started, v.duration, v.status, v.err, v.snippet FROM v "
              "WHERE v.seq IN (SELECT seq FROM u) RETURNING delivery_seq",
-             {ArrayLiteral(seq), ArrayLiteral(state), ArrayLiteral(number), ArrayLiteral(next_at),
-              ArrayLiteral(status), ArrayLiteral(error), ArrayLiteral(fence), ArrayLiteral(started),
-              ArrayLiteral(duration), ArrayLiteral(snippet), P(now)}}};
-        auto r1 = c.Pipeline(first);
-        if (!r1) {
-            c.Rollback();
-            return Fail(r1.error());
-        }
-        const PgResult& u = r1->back();
+            {ArrayLiteral(seq), ArrayLiteral(state), ArrayLiteral(number), ArrayLiteral(next_at), ArrayLiteral(status),
+             ArrayLiteral(error), ArrayLiteral(fence), ArrayLiteral(started), ArrayLiteral(duration),
+             ArrayLiteral(snippet), P(now)});
+        if (!u) return Fail(u.error());  // the lease's end rolls the transaction back
         applied_seqs.clear();
-        for (int i = 0; i < u.Rows(); ++i) applied_seqs.insert(RowRef(u, i).Int(0));
+        for (int i = 0; i < u->Rows(); ++i) applied_seqs.insert(RowRef(*u, i).Int(0));
         std::vector<const Outcome*> applied;  // in the order reported
         for (const Outcome* o : firsts) {
             if (applied_seqs.contains(o->seq)) applied.push_back(o);
@@ -918,7 +910,9 @@ private:
         return {};
     }
 
-    // The hourly counts of `applied` (webhook_hours), added in one statement.
+    // Adds the outcomes that applied to their webhooks' hourly counters, in Complete's
+    // transaction: one statement, rows in (webhook, hour) order so concurrent writers lock
+    // them in the same order. nullopt when none applied.
     static std::optional<Statement> HoursStatement(std::span<const Outcome* const> applied) {
         if (applied.empty()) return std::nullopt;
         static const std::string kSql = [] {
